@@ -1,0 +1,59 @@
+"""keras-initpolicy: declarative weight-initialization policies for Keras 3.
+
+``import keras_initpolicy as kip`` is cheap: it never imports Keras or a backend. The Keras side
+(``Policy.scope``, ``apply_policy``, ``Policy.explain``) loads on first use.
+
+>>> import keras_initpolicy as kip
+>>> policy = kip.parse("Dense[activation=relu] -> he_normal")
+>>> policy.rules[0].init.name
+'he_normal'
+"""
+
+from __future__ import annotations
+
+from .diagnostics import Diagnostic
+from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
+from .policy import Policy, load, parse
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Assignment",
+    "Diagnostic",
+    "Explanation",
+    "Policy",
+    "PolicyError",
+    "PolicySyntaxError",
+    "UnusedRuleWarning",
+    "apply_policy",
+    "lint",
+    "load",
+    "parse",
+    "project_policy",
+    "__version__",
+]
+
+# Names served lazily: module -> attribute. Only ``apply_policy``/``Explanation``/``Assignment``
+# touch Keras, and only when first used.
+_LAZY = {
+    "apply_policy": ("integration", "apply_policy"),
+    "Explanation": ("explain", "Explanation"),
+    "Assignment": ("explain", "Assignment"),
+    "lint": ("lint", "lint"),
+    "project_policy": ("project", "project_policy"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attr = _LAZY[name]
+        value = getattr(import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_initpolicy' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

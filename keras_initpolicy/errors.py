@@ -1,0 +1,78 @@
+"""The exceptions users see. Every one carries a source, line and column.
+
+``PolicyError`` is a ``ValueError`` so that code catching bad values keeps working;
+``PolicySyntaxError`` narrows it to text that does not parse.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PolicyError", "PolicySyntaxError", "UnusedRuleWarning", "caret_excerpt"]
+
+
+def caret_excerpt(text: str | None, line: int | None, column: int | None) -> str:
+    """Return the source line ``line`` (1-based) followed by a caret under ``column``.
+
+    >>> print(caret_excerpt("Dense -> he_normel", 1, 10))
+        Dense -> he_normel
+                 ^
+    """
+    if not text or not line:
+        return ""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    src = lines[line - 1].expandtabs(1)
+    col = max(1, column or 1)
+    return f"    {src}\n    {' ' * (col - 1)}^"
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be used: bad syntax, bad names, bad arguments, or a build-time misfit.
+
+    Attributes ``source`` (a file path or ``"<string>"``), ``line`` and ``column`` (1-based, or
+    None when the problem has no position) and ``message`` (the bare message) are always set.
+    ``str(error)`` reads ``source:line:col: CODE message`` followed by a caret excerpt.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        text: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source or "<string>"
+        self.line = line
+        self.column = column
+        self.code = code
+        self.excerpt = caret_excerpt(text, line, column)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = self.source
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        code = f"{self.code} " if self.code else ""
+        head = f"{where}: {code}{self.message}"
+        return f"{head}\n{self.excerpt}" if self.excerpt else head
+
+    def __reduce__(self):  # keep pickling (multiprocessing, pytest-xdist) working
+        return (_rebuild, (type(self), self.message, self.source, self.line, self.column, self.code))
+
+
+def _rebuild(cls, message, source, line, column, code):
+    return cls(message, source=source, line=line, column=column, code=code)
+
+
+class PolicySyntaxError(PolicyError):
+    """Policy text that does not follow the grammar (diagnostic IP001)."""
+
+
+class UnusedRuleWarning(UserWarning):
+    """A rule matched no weight while a policy scope or decorator was active."""

@@ -1,0 +1,293 @@
+"""Policy text -> ``PolicyFile`` (frozen AST with positions).
+
+The Lark grammar ships as ``keras_initpolicy/grammars/initpolicy.lark`` (``grammars/`` in the
+repository) and is compiled once per process. Lark's exceptions never leave this module: every
+failure becomes a ``PolicySyntaxError`` with the source, line, column, what was received and what
+was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from .errors import PolicySyntaxError
+from .nodes import Argument, Comment, Directive, InitCall, PolicyFile, Predicate, Rule, Selector, Word
+
+__all__ = ["parse_file", "grammar_text", "MAX_NESTING"]
+
+#: Deepest tuple nesting accepted; deeper input is rejected as a syntax error.
+MAX_NESTING = 16
+
+_INT = re.compile(r"[+-]?\d+\Z")
+_KEYWORDS = {"true": True, "false": False, "none": None}
+
+# Human names for grammar terminals, used in "expected ..." messages.
+_TERMINAL_NAMES = {
+    "NAME": "a name",
+    "STAR": "'*'",
+    "ARROW": "'->'",
+    "COMPARE": "a comparison (=, !=, <, <=, >, >=, ~=)",
+    "NUMBER": "a number",
+    "STRING": 'a "string"',
+    "DIRECTIVE": "a directive (@seed, @explicit, @include)",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "DOT": "'.'",
+    "EQUAL": "'='",
+    "SEMICOLON": "';'",
+    "_NL": "end of line",
+    "$END": "end of input",
+    "IN": "'in'",
+    "NOT": "'not'",
+}
+
+
+def grammar_text() -> str:
+    """The grammar source, read from the installed package (or the repository checkout)."""
+    try:
+        return resources.files("keras_initpolicy.grammars").joinpath("initpolicy.lark").read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover - plain source tree
+        return (Path(__file__).resolve().parent.parent / "grammars" / "initpolicy.lark").read_text("utf-8")
+
+
+_local = threading.local()
+
+
+def _collect_comment(token: Token) -> Token:
+    sink = getattr(_local, "comments", None)
+    if sink is not None:
+        sink.append(Comment(str(token), token.line, token.column))
+    return token
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        lexer_callbacks={"COMMENT": _collect_comment},
+        transformer=_ToAst(),
+    )
+
+
+def _unescape(raw: str) -> str:
+    body = raw[1:-1]
+    return re.sub(r"\\(.)", lambda m: m.group(1), body)
+
+
+def _depth(value) -> int:
+    if isinstance(value, tuple):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+class _NestingTooDeep(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        self.line, self.column = line, column
+
+
+class _Val:
+    """A value with its position, used only while parsing (values themselves are plain)."""
+
+    __slots__ = ("value", "line", "column")
+
+    def __init__(self, value, line: int, column: int) -> None:
+        self.value, self.line, self.column = value, line, column
+
+
+def _pos(item) -> tuple[int, int]:
+    return (getattr(item, "line", 0) or 0, getattr(item, "column", 0) or 0)
+
+
+class _ToAst(Transformer):
+    """Runs inside the LALR parser as it reduces (no recursion over a tree)."""
+
+    def start(self, items):
+        return [i for i in items if isinstance(i, (Rule, Directive))]
+
+    def directive(self, items):
+        tok = items[0]
+        has_value = len(items) > 1
+        value = items[1].value if has_value else None
+        return Directive(str(tok)[1:], value, tok.line, tok.column, has_value=has_value)
+
+    def rule(self, items):
+        selectors = tuple(i for i in items if isinstance(i, Selector))
+        first = selectors[0]
+        return Rule(selectors, items[-1], first.line, first.column)
+
+    def selector(self, items):
+        cls, preds, weight = items[0], (), None
+        for item in items[1:]:
+            if isinstance(item, tuple):
+                preds = item
+            else:
+                weight = str(item)
+        return Selector(str(cls), preds, weight, *_pos(cls))
+
+    def class_name(self, items):
+        return items[0]
+
+    def weight(self, items):
+        return items[0]
+
+    def predicates(self, items):
+        return tuple(items)
+
+    def compare(self, items):
+        name, op, value = items
+        return Predicate(str(name), str(op), value.value, *_pos(name))
+
+    def member(self, items):
+        return Predicate(str(items[0]), "in", items[-1].value, *_pos(items[0]))
+
+    def not_member(self, items):
+        return Predicate(str(items[0]), "not in", items[-1].value, *_pos(items[0]))
+
+    def initializer(self, items):
+        args = items[1] if len(items) > 1 else None
+        return InitCall(str(items[0]), tuple(args or ()), *_pos(items[0]), has_parens=args is not None)
+
+    def call_args(self, items):
+        return list(items)
+
+    def positional(self, items):
+        return Argument(None, items[0].value, *_pos(items[0]))
+
+    def keyword(self, items):
+        return Argument(str(items[0]), items[1].value, *_pos(items[0]))
+
+    def number(self, items):
+        raw = str(items[0])
+        value = int(raw) if _INT.match(raw) else float(raw)
+        return _Val(value, *_pos(items[0]))
+
+    def string(self, items):
+        return _Val(_unescape(str(items[0])), *_pos(items[0]))
+
+    def word(self, items):
+        raw = str(items[0])
+        return _Val(_KEYWORDS[raw] if raw in _KEYWORDS else Word(raw), *_pos(items[0]))
+
+    def tuple(self, items):
+        value = tuple(i.value for i in items)
+        line, column = _pos(items[0]) if items else (0, 0)
+        if _depth(value) > MAX_NESTING:
+            raise _NestingTooDeep(line, column)
+        return _Val(value, line, column)
+
+
+def _describe_expected(expected) -> str:
+    names = sorted({_TERMINAL_NAMES.get(e, repr(e).lower() if e.isupper() else e) for e in expected})
+    if not names:
+        return ""
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, source: str) -> PolicySyntaxError:
+    line, column = exc.line, exc.column
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        received = repr(char)
+        expected = _describe_expected(exc.allowed or ())
+    elif isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            received = "end of input"
+            lines = text.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+        elif tok.type == "_NL":
+            received = "end of line"
+        else:
+            received = repr(str(tok))
+        expected = _describe_expected(exc.expected or ())
+    else:  # UnexpectedEOF
+        received = "end of input"
+        expected = _describe_expected(getattr(exc, "expected", ()) or ())
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+    message = f"unexpected {received}"
+    if expected:
+        message += f"; expected {expected}"
+    hint = _hint(text, line)
+    if hint:
+        message += f". {hint}"
+    return PolicySyntaxError(message, source=source, line=line, column=column, text=text, code="IP001")
+
+
+def _hint(text: str, line: int | None) -> str:
+    """A suggestion for the most common mistakes, judged from the offending line."""
+    lines = text.splitlines()
+    if not line or not 1 <= line <= len(lines):
+        return ""
+    src = lines[line - 1]
+    if "=>" in src or ":=" in src:
+        return "Rules use `->` between the selector and the initializer"
+    if "->" not in src and not src.lstrip().startswith(("@", "#")) and src.strip():
+        return "A rule reads `Selector -> initializer`, e.g. `Dense[activation=relu] -> he_normal`"
+    return ""
+
+
+def parse_file(text: str, source: str = "<string>") -> PolicyFile:
+    """Parse policy ``text`` into a ``PolicyFile``; raise ``PolicySyntaxError`` on bad syntax.
+
+    >>> f = parse_file("Dense[activation=relu] -> he_normal; *.bias -> zeros")
+    >>> [r.text for r in f.rules]
+    ['Dense[activation = relu] -> he_normal', '*.bias -> zeros']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"policy text must be a str, received {type(text).__name__}")
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        raise PolicySyntaxError(
+            "unexpected NUL character; policy files are UTF-8 text",
+            source=source, line=line, column=column, text=text, code="IP001",
+        )
+    comments: list[Comment] = []
+    _local.comments = comments
+    try:
+        statements = _lark().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, source) from None
+    except VisitError as exc:  # pragma: no cover - a transformer callback failed
+        inner = exc.orig_exc
+        if isinstance(inner, _NestingTooDeep):
+            raise _nesting_error(inner, text, source) from None
+        raise
+    except _NestingTooDeep as exc:
+        raise _nesting_error(exc, text, source) from None
+    except RecursionError:  # pragma: no cover - defensive: never leak a RecursionError
+        raise PolicySyntaxError("input nests too deeply", source=source, code="IP001") from None
+    finally:
+        _local.comments = None
+    stamped = tuple(_stamp(s, source) for s in statements)
+    return PolicyFile(stamped, tuple(comments), source, text)
+
+
+def _nesting_error(exc: _NestingTooDeep, text: str, source: str) -> PolicySyntaxError:
+    return PolicySyntaxError(
+        f"tuples nest deeper than {MAX_NESTING} levels",
+        source=source, line=exc.line, column=exc.column, text=text, code="IP001",
+    )
+
+
+def _stamp(statement, source: str):
+    from dataclasses import replace
+
+    return replace(statement, source=source)

@@ -1,0 +1,202 @@
+"""The ``Policy`` object: parsed, validated rules plus directives, with includes resolved.
+
+``parse``/``load`` live here. The Keras-facing methods (``scope``, ``apply``, ``explain``) import
+the Keras side lazily, so building a ``Policy`` never imports Keras or a backend.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .diagnostics import ERROR, Diagnostic
+from .errors import PolicyError
+from .nodes import Directive, PolicyFile, Rule
+from .parser import parse_file
+
+__all__ = ["Policy", "parse", "load", "read_policy_text", "MAX_INCLUDE_DEPTH", "EXPLICIT_MODES"]
+
+MAX_INCLUDE_DEPTH = 16
+EXPLICIT_MODES = ("keep", "override")
+
+# Diagnostics ``parse``/``load`` do not raise on: a class that is not a Keras built-in may be the
+# user's own layer, known only when a model is built.
+_NOT_FATAL_AT_PARSE = frozenset({"IP101"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A compiled-ready policy. Build one with ``kip.parse`` or ``kip.load``.
+
+    ``rules`` are in precedence order (included files first, ``Rule.index`` numbered 0..n-1),
+    ``seed`` is the ``@seed`` value or None, ``explicit`` is ``"keep"`` or ``"override"``.
+    """
+
+    rules: tuple[Rule, ...]
+    seed: int | None = None
+    explicit: str = "keep"
+    source: str = "<string>"
+    files: tuple[PolicyFile, ...] = ()
+
+    # -- Keras side (imported lazily) -------------------------------------------------------
+    def scope(self):
+        """Context manager: models built inside follow this policy (SPEC §3)."""
+        from .integration import PolicyScope
+
+        return PolicyScope(self)
+
+    def apply(self, model):
+        """Re-initialize an existing, built model in place; returns the ``Explanation``."""
+        from .integration import apply_to_model
+
+        return apply_to_model(self, model)
+
+    def explain(self, model):
+        """One ``Assignment`` per weight of ``model``: which rule chose what, and why."""
+        from .explain import explain_model
+
+        return explain_model(self, model)
+
+    def __repr__(self) -> str:
+        return f"<Policy {self.source!r}: {len(self.rules)} rules, seed={self.seed}, explicit={self.explicit}>"
+
+
+def read_policy_text(path: str | os.PathLike, *, source: str | None = None, line: int = 0,
+                     column: int = 0, text: str | None = None) -> str:
+    """Read a policy file as UTF-8; every failure is a positioned ``PolicyError`` (IP002)."""
+    p = Path(path)
+    where = dict(source=source or str(p), line=line or None, column=column or None, text=text, code="IP002")
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise PolicyError(f"policy file not found: {str(p)!r}", **where) from None
+    except IsADirectoryError:
+        raise PolicyError(f"expected a policy file, received a directory: {str(p)!r}", **where) from None
+    except PermissionError:
+        raise PolicyError(f"permission denied reading {str(p)!r}", **where) from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read {str(p)!r}: {exc.strerror or exc}", **where) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        prefix = data[: exc.start]
+        bad_line = prefix.count(b"\n") + 1
+        bad_col = exc.start - (prefix.rfind(b"\n") + 1) + 1
+        raise PolicyError(
+            f"{str(p)!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the policy as UTF-8",
+            source=str(p), line=bad_line, column=bad_col, code="IP001",
+        ) from None
+
+
+def _directive_values(statements) -> tuple[int | None, str | None]:
+    seed = explicit = None
+    for st in statements:
+        if isinstance(st, Directive):
+            if st.name == "seed" and isinstance(st.value, int) and not isinstance(st.value, bool):
+                seed = st.value
+            elif st.name == "explicit" and st.value in EXPLICIT_MODES:
+                explicit = str(st.value)
+    return seed, explicit
+
+
+class _Loader:
+    """Resolves ``@include`` depth-first, detecting cycles and bounding depth."""
+
+    def __init__(self) -> None:
+        self.files: list[PolicyFile] = []
+        self.diagnostics: list[Diagnostic] = []
+
+    def load_text(self, text: str, source: str, base: Path, stack: tuple[Path, ...]) -> list[Rule]:
+        pfile = parse_file(text, source)
+        self.files.append(pfile)
+        included: list[Rule] = []
+        for st in pfile.directives:
+            if st.name != "include":
+                continue
+            if not isinstance(st.value, str) or isinstance(st.value, bool):
+                continue  # malformed: reported by validation as IP107
+            target = (base / st.value).resolve()
+            where = dict(source=source, line=st.line, column=st.column, text=text, code="IP002")
+            if target in stack:
+                chain = " -> ".join(str(p.name) for p in (*stack, target))
+                raise PolicyError(f"@include cycle: {chain}", **where)
+            if len(stack) >= MAX_INCLUDE_DEPTH:
+                raise PolicyError(f"@include nested deeper than {MAX_INCLUDE_DEPTH} files", **where)
+            sub_text = read_policy_text(target, source=source, line=st.line, column=st.column, text=text)
+            included.extend(self.load_text(sub_text, str(target) if st.value.startswith("/") else
+                                           os.path.relpath(target) if _under_cwd(target) else str(target),
+                                           target.parent, (*stack, target)))
+        return included + list(pfile.rules)
+
+
+def _under_cwd(path: Path) -> bool:
+    try:
+        path.relative_to(Path.cwd())
+        return True
+    except ValueError:
+        return False
+
+
+def _build(text: str, source: str, base: Path, stack: tuple[Path, ...], *, validate: bool) -> Policy:
+    loader = _Loader()
+    rules = loader.load_text(text, source, base, stack)
+    rules = [replace(r, index=i) for i, r in enumerate(rules)]
+    seed = explicit = None
+    for pfile in loader.files:  # included files give defaults, the top file (first) wins
+        s, e = _directive_values(pfile.statements)
+        if pfile is loader.files[0]:
+            continue
+        seed = s if s is not None else seed
+        explicit = e if e is not None else explicit
+    top_seed, top_explicit = _directive_values(loader.files[0].statements)
+    seed = top_seed if top_seed is not None else seed
+    explicit = top_explicit or explicit or "keep"
+    policy = Policy(tuple(rules), seed, explicit, source, tuple(loader.files))
+    if validate:
+        _raise_on_errors(policy)
+    return policy
+
+
+def _raise_on_errors(policy: Policy) -> None:
+    from .validate import validate_policy
+
+    texts = {f.source: f.text for f in policy.files}
+    for diag in validate_policy(policy):
+        if diag.severity == ERROR and diag.code not in _NOT_FATAL_AT_PARSE:
+            raise PolicyError(
+                diag.message, source=diag.source, line=diag.line, column=diag.column,
+                text=texts.get(diag.source), code=diag.code,
+            )
+
+
+def parse(text: str, source: str = "<string>") -> Policy:
+    """Parse and validate policy text; raise ``PolicyError`` on the first error.
+
+    ``@include`` paths are resolved relative to the current directory.
+
+    >>> p = parse("@seed 7\\nDense[activation=relu] -> he_normal\\n*.bias -> zeros")
+    >>> p.seed, p.explicit, [r.text for r in p.rules]
+    (7, 'keep', ['Dense[activation = relu] -> he_normal', '*.bias -> zeros'])
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"kip.parse expects policy text (str); received {type(text).__name__}. "
+                        "Use kip.load(path) for a file.")
+    return _build(text, source, Path.cwd(), (), validate=True)
+
+
+def load(path: str | os.PathLike) -> Policy:
+    """Read, parse and validate a policy file, resolving ``@include`` relative to it."""
+    p = Path(path)
+    text = read_policy_text(p)
+    return _build(text, str(path), p.resolve().parent, (p.resolve(),), validate=True)
+
+
+def load_unvalidated(path_or_text: str | os.PathLike, *, is_text: bool = False, source: str | None = None) -> Policy:
+    """Like ``load``/``parse`` without raising on validation findings (used by the linter)."""
+    if is_text:
+        return _build(str(path_or_text), source or "<string>", Path.cwd(), (), validate=False)
+    p = Path(path_or_text)
+    text = read_policy_text(p)
+    return _build(text, source or str(path_or_text), p.resolve().parent, (p.resolve(),), validate=False)
