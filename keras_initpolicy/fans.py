@@ -75,8 +75,8 @@ def einsum_fans(equation: str, shape: tuple[int, ...]) -> tuple[int, int] | None
     output = output.replace("...", "")
     if len(kernel) != len(shape) or len(set(kernel)) != len(kernel):
         return None
-    fan_in = prod(d for c, d in zip(kernel, shape) if c in inputs and c not in output)
-    fan_out = prod(d for c, d in zip(kernel, shape) if c in output)
+    fan_in = prod(d for c, d in zip(kernel, shape, strict=True) if c in inputs and c not in output)
+    fan_out = prod(d for c, d in zip(kernel, shape, strict=True) if c in output)
     return int(fan_in), int(fan_out)
 
 
