@@ -295,7 +295,7 @@ def check_call(init: InitCall, source: str = "<string>") -> list[Diagnostic]:
 
     >>> from keras_initpolicy.nodes import Argument, InitCall
     >>> [d.message for d in check_call(InitCall("he_norml"))]
-    ['Unknown initializer `he_norml`. Did you mean `he_normal`, `he_uniform`?']
+    ['Unknown initializer `he_norml`. Did you mean `he_normal`, `he_uniform`, `random_normal`?']
     >>> bad = InitCall("random_normal", (Argument("stddev", -0.1),))
     >>> [d.message for d in check_call(bad)]
     ['Argument `stddev` must be positive. Received: stddev=-0.1']

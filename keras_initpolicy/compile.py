@@ -1,0 +1,249 @@
+"""``InitCall`` + ``WeightContext`` -> a plain ``keras.initializers.Initializer``.
+
+Every variance-scaling rule of SPEC §1 becomes a Keras ``VarianceScaling`` with an exact
+``scale``/``mode``/``distribution``; when that triple is one of Keras's named classes
+(``HeNormal``, ``GlorotUniform``, ``LecunNormal``, ...) the named class is returned instead, so a
+saved model's config reads exactly as if the initializer had been written in code and loads in a
+process that never imported this package.
+
+Layer-aware fans are folded into ``scale``: Keras divides by its shape-rule denominator ``d_k``;
+we want the layer-aware denominator ``d_l``, so ``scale' = scale * d_k / d_l``. The resulting
+variance is ``scale / d_l`` while the config stays a plain ``VarianceScaling``.
+
+``auto`` picks the family from the effective activation (the table is ``AUTO_TABLE``):
+ReLU family -> He with the activation's slope; smooth rectifiers (gelu, silu/swish, elu, mish,
+softplus, ...) -> He; sigmoid/hard_sigmoid -> Glorot with Kwon's factor 4 (scale 16); selu ->
+LeCun; tanh, linear, softmax and anything else -> Glorot. Its default distribution is the
+truncated normal (as for Keras's ``*_normal`` classes); ``auto(distribution=uniform)`` uses the
+uniform members.
+
+Seeds: the caller derives one seed per weight (from ``@seed`` and the rule's own ``seed=N``,
+which ``rule_seed`` reads) and passes it as ``WeightContext.seed``; ``None`` leaves Keras's
+unseeded behaviour (it follows ``keras.utils.set_random_seed``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import keras
+
+from .initcatalog import bind_args, canonical_name, family
+from .nodes import InitCall
+
+__all__ = [
+    "WeightContext",
+    "compile_initializer",
+    "variance_scaling_params",
+    "rule_seed",
+    "describe",
+    "AUTO_TABLE",
+    "RECTIFIERS",
+]
+
+#: activations whose negative slope is meaningful for He's general rectifier formula
+RECTIFIERS = frozenset({"relu", "relu6", "leaky_relu"})
+#: activation -> family chosen by ``auto`` (anything not listed: glorot)
+AUTO_TABLE: dict[str, str] = {
+    **dict.fromkeys(RECTIFIERS, "he"),
+    **dict.fromkeys(
+        ("gelu", "silu", "swish", "elu", "celu", "mish", "softplus", "hard_silu", "hard_swish"),
+        "he",
+    ),
+    **dict.fromkeys(("squareplus", "sparse_plus", "glu"), "he"),
+    "sigmoid": "glorot_kwon",
+    "hard_sigmoid": "glorot_kwon",
+    "selu": "lecun",
+    "tanh": "glorot",
+    "linear": "glorot",
+    "softmax": "glorot",
+}
+_LOGISTIC = frozenset({"sigmoid", "hard_sigmoid"})
+_KWON_UNIT = frozenset({"tanh", "linear"})
+_warned_kwon: set[str] = set()
+
+# (scale, mode, distribution) -> the Keras class that means exactly that.
+_NAMED = {
+    (1.0, "fan_avg", "truncated_normal"): keras.initializers.GlorotNormal,
+    (1.0, "fan_avg", "uniform"): keras.initializers.GlorotUniform,
+    (2.0, "fan_in", "truncated_normal"): keras.initializers.HeNormal,
+    (2.0, "fan_in", "uniform"): keras.initializers.HeUniform,
+    (1.0, "fan_in", "truncated_normal"): keras.initializers.LecunNormal,
+    (1.0, "fan_in", "uniform"): keras.initializers.LecunUniform,
+}
+
+
+@dataclass(frozen=True)
+class WeightContext:
+    """What the compiler needs to know about one weight.
+
+    ``fan_in``/``fan_out`` are layer-aware (``fans.layer_fans``), ``shape_fan_in``/
+    ``shape_fan_out`` Keras's shape-rule fans of the same shape. ``activation`` is the canonical
+    Keras name of the effective activation; ``negative_slope`` its slope on the negative side
+    (LeakyReLU's ``negative_slope``, 0 for relu, None when it is not a rectifier). ``seed`` is
+    the per-weight seed already derived by the caller (None: unseeded).
+    """
+
+    shape: tuple[int, ...]
+    dtype: str | None = None
+    fan_in: float = 1
+    fan_out: float = 1
+    shape_fan_in: float = 1
+    shape_fan_out: float = 1
+    activation: str = "linear"
+    negative_slope: float | None = None
+    seed: int | None = None
+
+
+def rule_seed(init: InitCall) -> int | None:
+    """The rule's own ``seed=N`` (positional or keyword), or None."""
+    seed = bind_args(init).get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def _distribution(name: str, args: dict) -> str:
+    given = args.get("distribution")
+    if given is None:
+        given = "uniform" if name.endswith("_uniform") else "truncated_normal"
+    given = str(given)
+    return "truncated_normal" if given == "normal" else given
+
+
+def _kwon_scale(activation: str) -> float:
+    if activation in _LOGISTIC:
+        return 16.0
+    if activation not in _KWON_UNIT and activation not in _warned_kwon:
+        _warned_kwon.add(activation)
+        warnings.warn(
+            f"The Kwon et al. variant is defined for logistic (factor 4), tanh and linear "
+            f"(factor 1) activations; using factor 1 for activation={activation!r}.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return 1.0
+
+
+def _slope(value, ctx: WeightContext) -> float:
+    if value == "auto":
+        return float(ctx.negative_slope or 0.0)
+    return float(value or 0.0)
+
+
+def _he(args: dict, ctx: WeightContext) -> tuple[float, str]:
+    a = _slope(args.get("negative_slope", 0.0), ctx)
+    scale = 2.0 / (1.0 + a * a)
+    return scale, ("fan_avg" if args.get("variant") == "kwon" else "fan_in")
+
+
+def _family_params(name: str, args: dict, ctx: WeightContext) -> tuple[float, str]:
+    """``(scale, mode)`` before the fan correction, for a variance-scaling initializer."""
+    fam = family(name)
+    activation = ctx.activation or "linear"
+    if fam == "auto":
+        chosen = AUTO_TABLE.get(activation, "glorot")
+        if chosen == "he":
+            return _he({"negative_slope": "auto"}, ctx)
+        if chosen == "glorot_kwon":
+            return 16.0, "fan_avg"
+        if chosen == "lecun":
+            return 1.0, "fan_in"
+        return 1.0, "fan_avg"
+    if fam == "glorot":
+        scale = _kwon_scale(activation) if args.get("variant") == "kwon" else 1.0
+        return scale, "fan_avg"
+    if fam == "he":
+        return _he(args, ctx)
+    if fam == "lecun":
+        return 1.0, "fan_in"
+    return float(args.get("scale", 1.0)), str(args.get("mode", "fan_in"))
+
+
+def _denominator(mode: str, fan_in: float, fan_out: float) -> float:
+    """The count Keras divides ``scale`` by (with its ``max(1, .)`` guard)."""
+    if mode == "fan_in":
+        return max(1.0, float(fan_in))
+    if mode == "fan_out":
+        return max(1.0, float(fan_out))
+    return max(1.0, (float(fan_in) + float(fan_out)) / 2.0)
+
+
+def variance_scaling_params(init: InitCall, ctx: WeightContext) -> tuple[float, str, str]:
+    """``(scale, mode, distribution)`` of the Keras ``VarianceScaling`` a rule compiles to.
+
+    ``scale`` already includes the layer-aware fan correction (unless ``fans=shape``), so Keras's
+    shape-rule arithmetic on ``ctx.shape`` yields the variance of SPEC §1 with the layer's fans.
+    """
+    name = canonical_name(init.name)
+    args = bind_args(init)
+    distribution = _distribution(name, args)  # auto: truncated normal unless told otherwise
+    scale, mode = _family_params(name, args, ctx)
+    if str(args.get("fans", "layer")) == "layer":
+        keras_den = _denominator(mode, ctx.shape_fan_in, ctx.shape_fan_out)
+        true_den = _denominator(mode, ctx.fan_in, ctx.fan_out)
+        if keras_den != true_den:
+            scale = scale * keras_den / true_den
+    return float(scale), mode, distribution
+
+
+def compile_initializer(init: InitCall, ctx: WeightContext) -> keras.initializers.Initializer:
+    """Build the Keras initializer for one weight; assumes ``check_call(init)`` found nothing.
+
+    >>> ctx = WeightContext((256, 512), "float32", 256, 512, 256, 512, "relu", 0.0, seed=7)
+    >>> describe(compile_initializer(InitCall("he_normal"), ctx))
+    'HeNormal'
+    >>> describe(compile_initializer(InitCall("auto"), WeightContext(
+    ...     (256, 512), "float32", 256, 512, 256, 512, "sigmoid")))
+    'VarianceScaling(scale=16.0, mode=fan_avg, distribution=truncated_normal)'
+    """
+    name = canonical_name(init.name)
+    if name is None:
+        raise ValueError(f"Unknown initializer `{init.name}`.")
+    fam = family(name)
+    args = bind_args(init, with_defaults=True)
+    inits = keras.initializers
+    seed = ctx.seed
+    if fam in ("glorot", "he", "lecun", "variance_scaling", "auto"):
+        scale, mode, distribution = variance_scaling_params(init, ctx)
+        named = _NAMED.get((scale, mode, distribution))
+        if named is not None:
+            return named(seed=seed)
+        return inits.VarianceScaling(scale=scale, mode=mode, distribution=distribution, seed=seed)
+    if name == "zeros":
+        return inits.Zeros()
+    if name == "ones":
+        return inits.Ones()
+    if name == "constant":
+        return inits.Constant(value=float(args["value"]))
+    if name == "identity":
+        return inits.Identity(gain=float(args["gain"]))
+    if name == "orthogonal":
+        return inits.Orthogonal(gain=float(args["gain"]), seed=seed)
+    if name == "random_uniform":
+        return inits.RandomUniform(
+            minval=float(args["minval"]), maxval=float(args["maxval"]), seed=seed
+        )
+    cls = inits.RandomNormal if name == "random_normal" else inits.TruncatedNormal
+    return cls(mean=float(args["mean"]), stddev=float(args["stddev"]), seed=seed)
+
+
+def _text(value) -> str:
+    return str(value) if isinstance(value, str) else repr(value)
+
+
+def describe(initializer) -> str:
+    """A short human string: ``"HeNormal"``, ``"RandomNormal(mean=0.0, stddev=0.02)"``,
+    ``"VarianceScaling(scale=16.0, mode=fan_avg, distribution=truncated_normal)"``.
+
+    Seeds are left out; so are ``input_axes``/``output_axes`` when unset.
+    """
+    config = initializer.get_config() if hasattr(initializer, "get_config") else {}
+    shown = {
+        k: v
+        for k, v in config.items()
+        if k != "seed" and not (k in ("input_axes", "output_axes") and v is None)
+    }
+    name = type(initializer).__name__
+    if not shown:
+        return name
+    return f"{name}({', '.join(f'{k}={_text(v)}' for k, v in shown.items())})"
