@@ -18,7 +18,7 @@ from .diagnostics import CODES, Diagnostic
 from .errors import PolicyError
 from .policy import load_unvalidated
 
-__all__ = ["lint", "noqa_map", "code_filter", "check_code_patterns"]
+__all__ = ["lint", "lint_text", "noqa_map", "code_filter", "check_code_patterns"]
 
 #: A noqa marker, bare or with codes (``IP201, IP202``), anywhere in a comment; any case.
 _NOQA = re.compile(
@@ -173,19 +173,28 @@ def lint(text_or_path, *, select=None, ignore=None, source: str | None = None) -
     []
     """
     keep = code_filter(select, ignore)
-    is_path = _is_path(text_or_path)
+    if _is_path(text_or_path):
+        return _lint(text_or_path, False, source, keep)
+    return _lint(text_or_path, True, source, keep)
+
+
+def lint_text(text: str, *, source: str = "<string>", select=None, ignore=None) -> list[Diagnostic]:
+    """Like ``lint`` for text that is never taken for a file name (standard input, editors).
+
+    ``@include`` paths resolve relative to the current directory.
+    """
+    return _lint(text, True, source, code_filter(select, ignore))
+
+
+def _lint(text_or_path, is_text: bool, source: str | None, keep) -> list[Diagnostic]:
     texts: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
+    if is_text:
+        texts[source or "<string>"] = text_or_path
     try:
-        if is_path:
-            policy = load_unvalidated(text_or_path, source=source)
-        else:
-            policy = load_unvalidated(text_or_path, is_text=True, source=source)
-            texts[policy.source] = text_or_path
+        policy = load_unvalidated(text_or_path, is_text=is_text, source=source)
     except PolicyError as error:
         diagnostics.append(_from_error(error))
-        if not is_path:
-            texts[source or "<string>"] = text_or_path
     else:
         from .validate import validate_policy
 

@@ -1,0 +1,508 @@
+"""The ``initpolicy`` command line: ``lint``, ``fmt``, ``explain`` (and ``diagnose`` when present).
+
+``lint`` and ``fmt`` never import Keras or a backend; ``explain``, ``diagnose`` and
+``lint --custom-layers`` do, when they run. Behaviour and exit codes: ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from . import __version__
+from .diagnostics import SEVERITY_RANK, Diagnostic
+from .errors import PolicyError, PolicySyntaxError
+from .formatting import FORMATTERS, format_diagnostics, summary
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "CONFIG_TABLE"]
+
+EXIT_OK = 0  # clean (lint), nothing to change (fmt --check), success
+EXIT_FINDINGS = 1  # findings at or above --fail-on; fmt --check: files would change
+EXIT_USAGE = 2  # bad arguments or configuration, missing/unreadable paths, unparsable fmt input
+
+STDIN = "-"
+STDIN_SOURCE = "<stdin>"
+POLICY_GLOB = "*.initpolicy"
+CONFIG_TABLE = ("tool", "keras-initpolicy", "lint")
+FAIL_ON = ("error", "warning", "info", "never")
+_CONFIG_KEYS = {"select", "ignore", "fail-on", "format", "custom-layers"}
+
+
+class UsageError(Exception):
+    """A problem with the command line, the configuration or the input files (exit 2)."""
+
+
+def _error(message: str) -> None:
+    print(f"initpolicy: error: {message}", file=sys.stderr)
+
+
+def _comma_list(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def _toml_loads():
+    try:
+        import tomllib
+
+        return tomllib.loads
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli
+
+            return tomli.loads
+        except ModuleNotFoundError:
+            return None
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest ``pyproject.toml`` in ``start`` (default: the working directory) or above."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_lint_config(start: Path | None = None) -> dict:
+    """Settings under ``[tool.keras-initpolicy.lint]`` of the nearest ``pyproject.toml``.
+
+    Keys: ``select``, ``ignore``, ``custom-layers`` (lists or comma strings), ``fail-on``,
+    ``format``; ``_`` may replace ``-``. Unknown keys and bad TOML are usage errors.
+    """
+    path = find_pyproject(start)
+    loads = _toml_loads()
+    if path is None or loads is None:
+        return {}
+    try:
+        data = loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise UsageError(f"{path}: invalid TOML: {exc}") from None
+    table = data
+    for key in CONFIG_TABLE:
+        table = table.get(key, {}) if isinstance(table, dict) else {}
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [{'.'.join(CONFIG_TABLE)}] must be a table")
+    config = {}
+    for key, value in table.items():
+        name = key.replace("_", "-")
+        if name not in _CONFIG_KEYS:
+            allowed = ", ".join(sorted(_CONFIG_KEYS))
+            raise UsageError(
+                f"{path}: unknown key {key!r} in [{'.'.join(CONFIG_TABLE)}]; allowed: {allowed}"
+            )
+        config[name] = value
+    return config
+
+
+# -- file discovery ---------------------------------------------------------------------------
+
+
+def _expand(paths: Sequence[str], problems: list[str]) -> Iterator[str]:
+    """Files to process: ``-`` as is, directories searched for ``*.initpolicy`` (hidden folders
+    skipped), files as given. Missing paths are recorded in ``problems``."""
+    seen: set[str] = set()
+    for raw in paths:
+        if raw == STDIN:
+            yield raw
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            for found in sorted(path.rglob(POLICY_GLOB)):
+                rel = found.relative_to(path).parts
+                if any(part.startswith(".") for part in rel[:-1]) or not found.is_file():
+                    continue
+                key = str(found)
+                if key not in seen:
+                    seen.add(key)
+                    yield key
+        elif path.exists():
+            if raw not in seen:
+                seen.add(raw)
+                yield raw
+        else:
+            problems.append(f"no such file or directory: {raw!r}")
+
+
+def _read(path: str) -> str:
+    """A policy file's text; an unreadable file is a ``UsageError``, bad UTF-8 a ``PolicyError``."""
+    from .policy import read_policy_text
+
+    try:
+        return read_policy_text(path)
+    except PolicyError as exc:
+        if exc.code == "IP002":
+            raise UsageError(exc.message) from None
+        raise
+
+
+# -- lint -------------------------------------------------------------------------------------
+
+
+def _register_custom_layers(specs: list[str]) -> None:
+    """Import ``module`` or ``module:Class`` specs and register their Layer subclasses."""
+    try:
+        from .layer_catalog import register_from_classes
+    except ImportError:
+        raise UsageError(
+            "--custom-layers needs keras_initpolicy.layer_catalog.register_from_classes, "
+            "which this installation does not provide"
+        ) from None
+    try:
+        import keras
+    except Exception as exc:  # noqa: BLE001 - any backend failure is a usage problem here
+        raise UsageError(f"--custom-layers needs Keras, which failed to import: {exc}") from None
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    classes = []
+    for spec in specs:
+        module_name, _, attr = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - user code; report, don't trace
+            raise UsageError(f"cannot import custom layer module {module_name!r}: {exc}") from None
+        if attr:
+            if not hasattr(module, attr):
+                raise UsageError(f"module {module_name!r} has no attribute {attr!r}")
+            classes.append(getattr(module, attr))
+            continue
+        classes.extend(
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type)
+            and issubclass(obj, keras.layers.Layer)
+            and obj.__module__ == module.__name__
+        )
+    register_from_classes(classes)
+
+
+def _run_lint(args: argparse.Namespace) -> int:
+    from .lint import code_filter, lint, lint_text
+
+    config = load_lint_config()
+    select = args.select if args.select is not None else config.get("select")
+    ignore = args.ignore if args.ignore is not None else config.get("ignore")
+    fail_on = args.fail_on or config.get("fail-on", "warning")
+    out_format = args.format or config.get("format", "text")
+    custom = args.custom_layers if args.custom_layers is not None else config.get("custom-layers")
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"fail-on must be one of {', '.join(FAIL_ON)}; received {fail_on!r}")
+    if out_format not in FORMATTERS:
+        raise UsageError(f"format must be one of {', '.join(FORMATTERS)}; received {out_format!r}")
+    select = None if select is None else _comma_list(select)
+    ignore = _comma_list(ignore)
+    try:
+        code_filter(select, ignore)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if _comma_list(custom):
+        _register_custom_layers(_comma_list(custom))
+
+    problems: list[str] = []
+    texts: dict[str, str] = {}
+    diagnostics: list[Diagnostic] = []
+    for path in _expand(args.paths or ["."], problems):
+        try:
+            if path == STDIN:
+                texts[STDIN_SOURCE] = sys.stdin.read()
+                found = lint_text(
+                    texts[STDIN_SOURCE], source=STDIN_SOURCE, select=select, ignore=ignore
+                )
+            else:
+                texts[path] = _read(path)
+                found = lint(Path(path), select=select, ignore=ignore, source=path)
+        except UsageError as exc:
+            problems.append(str(exc))
+            continue
+        except PolicyError as exc:  # not UTF-8: a finding on that file
+            found = [
+                Diagnostic.make(
+                    exc.code or "IP001", exc.line or 1, exc.column or 1, exc.message, exc.source
+                )
+            ]
+        except OSError as exc:
+            problems.append(f"cannot read {path!r}: {exc.strerror or exc}")
+            continue
+        diagnostics.extend(d for d in found if d not in diagnostics)
+
+    output = format_diagnostics(diagnostics, out_format, texts)
+    if out_format == "json" or output:
+        print(output)
+    if out_format == "text" and diagnostics:
+        print(summary(diagnostics))
+    for problem in problems:
+        _error(problem)
+    if problems:
+        return EXIT_USAGE
+    if fail_on == "never":
+        return EXIT_OK
+    threshold = SEVERITY_RANK[fail_on]
+    failing = any(SEVERITY_RANK.get(d.severity, 2) >= threshold for d in diagnostics)
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+# -- fmt --------------------------------------------------------------------------------------
+
+
+def _run_fmt(args: argparse.Namespace) -> int:
+    from .fmt import format_policy
+
+    problems: list[str] = []
+    changed: list[str] = []
+    unchanged = 0
+    status = EXIT_OK
+    for path in _expand(args.paths, problems):
+        source = STDIN_SOURCE if path == STDIN else path
+        try:
+            text = sys.stdin.read() if path == STDIN else _read(path)
+            formatted = format_policy(text, source)
+        except UsageError as exc:
+            problems.append(str(exc))
+            continue
+        except PolicyError as exc:  # syntax error or bad UTF-8: positioned, with a caret
+            print(str(exc), file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        if path == STDIN:
+            if not args.check:
+                sys.stdout.write(formatted)
+            if formatted != text:
+                changed.append(source)
+            continue
+        if formatted == text:
+            unchanged += 1
+            continue
+        changed.append(path)
+        if args.diff:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(keepends=True),
+                    formatted.splitlines(keepends=True),
+                    f"{path} (original)",
+                    f"{path} (formatted)",
+                )
+            )
+        if args.check:
+            print(f"would reformat {path}")
+        elif not args.diff:
+            try:
+                with open(path, "w", encoding="utf-8", newline="\n") as fh:
+                    fh.write(formatted)
+            except OSError as exc:
+                problems.append(f"cannot write {path!r}: {exc.strerror or exc}")
+                continue
+            print(f"reformatted {path}", file=sys.stderr)
+    verb = "would be reformatted" if args.check or args.diff else "reformatted"
+    files = [p for p in changed if p != STDIN_SOURCE]
+    if files or unchanged:
+        print(
+            f"{len(files)} file{'s' * (len(files) != 1)} {verb}, {unchanged} left unchanged",
+            file=sys.stderr,
+        )
+    for problem in problems:
+        _error(problem)
+    if problems or status:
+        return EXIT_USAGE
+    return EXIT_FINDINGS if (args.check or args.diff) and changed else EXIT_OK
+
+
+# -- explain ----------------------------------------------------------------------------------
+
+
+def _import_builder(spec: str):
+    module_name, sep, func_name = spec.rpartition(":")
+    if not sep or not module_name or not func_name:
+        raise UsageError(f"--model expects MODULE:FUNCTION or a .keras file; received {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        if module_name.endswith(".py"):
+            if not Path(module_name).is_file():
+                raise UsageError(f"no such file: {module_name!r}")
+            mod_spec = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
+            module = importlib.util.module_from_spec(mod_spec)
+            mod_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - user code: report it without a traceback
+        raise UsageError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    builder = getattr(module, func_name, None)
+    if not callable(builder):
+        raise UsageError(f"{module_name!r} has no function {func_name!r}")
+    return builder
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from .policy import load
+
+    if not Path(args.policy).is_file():
+        raise UsageError(f"no such policy file: {args.policy!r}")
+    try:
+        policy = load(args.policy)
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    spec = args.model
+    if spec.endswith(".keras") or (Path(spec).is_file() and ":" not in spec):
+        if not Path(spec).is_file():
+            raise UsageError(f"no such model file: {spec!r}")
+        import keras
+
+        try:
+            model = keras.saving.load_model(spec)
+        except Exception as exc:  # noqa: BLE001 - corrupt or foreign file
+            raise UsageError(f"cannot load {spec!r}: {type(exc).__name__}: {exc}") from None
+    else:
+        builder = _import_builder(spec)
+        try:
+            with policy.scope():
+                model = builder()
+        except PolicyError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_FINDINGS
+    explanation = policy.explain(model)
+    if args.format == "json":
+        to_json = getattr(explanation, "to_json", None)
+        print(to_json() if to_json else json.dumps(explanation.to_dict(), indent=2))
+    else:
+        print(explanation.to_table())
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _has_diagnose() -> bool:
+    try:
+        return importlib.util.find_spec(f"{__package__}.diagnose") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def build_parser(diagnose_module=None) -> argparse.ArgumentParser:
+    """The argument parser. ``diagnose_module`` (imported only when that command runs) adds its
+    arguments through ``add_arguments(parser)``."""
+    parser = argparse.ArgumentParser(
+        prog="initpolicy",
+        description="Lint, format and explain keras-initpolicy weight-initialization policies.",
+    )
+    parser.add_argument("--version", action="version", version=f"initpolicy {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    lint_p = sub.add_parser("lint", help="report problems in policy files")
+    lint_p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files, directories (searched for *.initpolicy) or - for stdin; "
+        "default: the current directory",
+    )
+    lint_p.add_argument(
+        "--format", choices=list(FORMATTERS), default=None, help="output format (default: text)"
+    )
+    lint_p.add_argument(
+        "--select",
+        default=None,
+        metavar="CODES",
+        help="comma list of codes or prefixes to report (default: all)",
+    )
+    lint_p.add_argument(
+        "--ignore",
+        default=None,
+        metavar="CODES",
+        help="comma list of codes or prefixes not to report",
+    )
+    lint_p.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default=None,
+        help="lowest severity that makes the exit status 1 (default: warning)",
+    )
+    lint_p.add_argument(
+        "--custom-layers",
+        default=None,
+        metavar="MODULES",
+        help="comma list of module or module:Class with custom Keras layers (imports Keras)",
+    )
+    lint_p.set_defaults(run=_run_lint)
+
+    fmt_p = sub.add_parser("fmt", help="rewrite policy files in canonical layout")
+    fmt_p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="files, directories (searched for *.initpolicy) or - for stdin",
+    )
+    fmt_p.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 and list the files that would change",
+    )
+    fmt_p.add_argument(
+        "--diff", action="store_true", help="change nothing; print a unified diff, exit 1 if any"
+    )
+    fmt_p.set_defaults(run=_run_fmt)
+
+    explain_p = sub.add_parser("explain", help="show which initializer each weight gets, and why")
+    explain_p.add_argument("policy", metavar="POLICY")
+    explain_p.add_argument("--model", required=True, metavar="MODULE:FUNCTION|model.keras")
+    explain_p.add_argument("--format", choices=("text", "json"), default="text")
+    explain_p.set_defaults(run=_run_explain)
+
+    if diagnose_module is not None:
+        diag_p = sub.add_parser("diagnose", help="activation and gradient statistics at init")
+        diagnose_module.add_arguments(diag_p)
+        diag_p.set_defaults(run=lambda a: int(diagnose_module.run(a) or 0))
+    elif _has_diagnose():
+        sub.add_parser(
+            "diagnose", help="activation and gradient statistics at init", add_help=False
+        )
+    return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (never raises for user errors)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        diagnose_module = None
+        if _command_of(argv) == "diagnose" and _has_diagnose():
+            diagnose_module = importlib.import_module(f"{__package__}.diagnose")
+        args = build_parser(diagnose_module).parse_args(argv)
+        return int(args.run(args))
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except UsageError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except PolicySyntaxError as exc:  # pragma: no cover - every command handles its own
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
