@@ -4,7 +4,8 @@ Keras computes fans from a kernel's shape alone (``shape_fans``). That is right 
 ordinary convolutions but miscounts kernels whose axes mean something else:
 
 - **depthwise kernels** ``(*kernel_size, in_channels, depth_multiplier)`` of ``DepthwiseConv*D``
-  and ``SeparableConv*D``: each output channel sees one input channel, so
+  (named ``kernel`` in Keras 3; ``depthwise_kernel`` accepted too) and ``SeparableConv*D``
+  (``depthwise_kernel``): each output channel sees one input channel, so
   ``fan_in = prod(kernel_size)`` and ``fan_out = prod(kernel_size) * depth_multiplier``;
 - **grouped convolutions** (``groups > 1``): the kernel ``(*kernel_size, in/groups, filters)``
   already counts one group's inputs, and each input reaches only ``filters / groups`` outputs,
@@ -97,12 +98,12 @@ def layer_fans(
     ``class_names`` is the layer's MRO (most derived first), ``config`` its ``get_config()``.
     ``mode="shape"`` gives Keras's shape-only rule.
 
-    >>> layer_fans(("Conv2D",), {"groups": 4}, "kernel", (3, 3, 16, 64))
-    (144, 144)
+    >>> layer_fans(("Conv2D",), {"groups": 4}, "kernel", (3, 3, 4, 64))
+    (36, 144)
     >>> layer_fans(("Conv2DTranspose",), {}, "kernel", (3, 3, 8, 4))
     (36, 72)
-    >>> layer_fans(("Conv2D",), {"groups": 4}, "kernel", (3, 3, 16, 64), mode="shape")
-    (144, 576)
+    >>> layer_fans(("Conv2D",), {"groups": 4}, "kernel", (3, 3, 4, 64), mode="shape")
+    (36, 576)
     """
     if mode not in FAN_MODES:
         raise ValueError(f"Argument `mode` must be one of layer, shape. Received: mode={mode!r}")
@@ -112,7 +113,11 @@ def layer_fans(
         return fan_in, fan_out
     names = set(class_names)
     config = config or {}
-    if weight_name == "depthwise_kernel" and names & (_DEPTHWISE | _SEPARABLE) and len(shape) >= 3:
+    # Keras 3 names DepthwiseConv*D's weight `kernel`, SeparableConv*D's `depthwise_kernel`.
+    depthwise = (weight_name == "depthwise_kernel" and names & (_DEPTHWISE | _SEPARABLE)) or (
+        weight_name == "kernel" and names & _DEPTHWISE
+    )
+    if depthwise and len(shape) >= 3:
         receptive_field = prod(shape[:-2])
         return receptive_field, receptive_field * shape[-1]
     if weight_name != "kernel":
