@@ -63,7 +63,10 @@ class PolicyError(ValueError):
         return f"{head}\n{self.excerpt}" if self.excerpt else head
 
     def __reduce__(self):  # keep pickling (multiprocessing, pytest-xdist) working
-        return (_rebuild, (type(self), self.message, self.source, self.line, self.column, self.code))
+        return (
+            _rebuild,
+            (type(self), self.message, self.source, self.line, self.column, self.code),
+        )
 
 
 def _rebuild(cls, message, source, line, column, code):

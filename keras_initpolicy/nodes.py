@@ -111,7 +111,9 @@ class Argument:
     column: int = 0
 
     def text(self) -> str:
-        return value_text(self.value) if self.name is None else f"{self.name}={value_text(self.value)}"
+        return (
+            value_text(self.value) if self.name is None else f"{self.name}={value_text(self.value)}"
+        )
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,25 @@ from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from .errors import PolicySyntaxError
-from .nodes import Argument, Comment, Directive, InitCall, PolicyFile, Predicate, Rule, Selector, Word
+from .nodes import (
+    Argument,
+    Comment,
+    Directive,
+    InitCall,
+    PolicyFile,
+    Predicate,
+    Rule,
+    Selector,
+    Word,
+)
 
 __all__ = ["parse_file", "grammar_text", "MAX_NESTING"]
 
@@ -55,9 +70,15 @@ _TERMINAL_NAMES = {
 def grammar_text() -> str:
     """The grammar source, read from the installed package (or the repository checkout)."""
     try:
-        return resources.files("keras_initpolicy.grammars").joinpath("initpolicy.lark").read_text("utf-8")
+        return (
+            resources.files("keras_initpolicy.grammars")
+            .joinpath("initpolicy.lark")
+            .read_text("utf-8")
+        )
     except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover - plain source tree
-        return (Path(__file__).resolve().parent.parent / "grammars" / "initpolicy.lark").read_text("utf-8")
+        return (Path(__file__).resolve().parent.parent / "grammars" / "initpolicy.lark").read_text(
+            "utf-8"
+        )
 
 
 _local = threading.local()
@@ -158,7 +179,9 @@ class _ToAst(Transformer):
 
     def initializer(self, items):
         args = items[1] if len(items) > 1 else None
-        return InitCall(str(items[0]), tuple(args or ()), *_pos(items[0]), has_parens=args is not None)
+        return InitCall(
+            str(items[0]), tuple(args or ()), *_pos(items[0]), has_parens=args is not None
+        )
 
     def call_args(self, items):
         return list(items)
@@ -190,7 +213,9 @@ class _ToAst(Transformer):
 
 
 def _describe_expected(expected) -> str:
-    names = sorted({_TERMINAL_NAMES.get(e, repr(e).lower() if e.isupper() else e) for e in expected})
+    names = sorted(
+        {_TERMINAL_NAMES.get(e, repr(e).lower() if e.isupper() else e) for e in expected}
+    )
     if not names:
         return ""
     if len(names) == 1:
@@ -226,7 +251,9 @@ def _syntax_error(exc: UnexpectedInput, text: str, source: str) -> PolicySyntaxE
     hint = _hint(text, line)
     if hint:
         message += f". {hint}"
-    return PolicySyntaxError(message, source=source, line=line, column=column, text=text, code="IP001")
+    return PolicySyntaxError(
+        message, source=source, line=line, column=column, text=text, code="IP001"
+    )
 
 
 def _hint(text: str, line: int | None) -> str:
@@ -257,7 +284,11 @@ def parse_file(text: str, source: str = "<string>") -> PolicyFile:
         column = pos - (text.rfind("\n", 0, pos) + 1) + 1
         raise PolicySyntaxError(
             "unexpected NUL character; policy files are UTF-8 text",
-            source=source, line=line, column=column, text=text, code="IP001",
+            source=source,
+            line=line,
+            column=column,
+            text=text,
+            code="IP001",
         )
     comments: list[Comment] = []
     _local.comments = comments
@@ -283,7 +314,11 @@ def parse_file(text: str, source: str = "<string>") -> PolicyFile:
 def _nesting_error(exc: _NestingTooDeep, text: str, source: str) -> PolicySyntaxError:
     return PolicySyntaxError(
         f"tuples nest deeper than {MAX_NESTING} levels",
-        source=source, line=exc.line, column=exc.column, text=text, code="IP001",
+        source=source,
+        line=exc.line,
+        column=exc.column,
+        text=text,
+        code="IP001",
     )
 
 

@@ -62,17 +62,27 @@ class Policy:
         return f"<Policy {self.source!r}: {len(self.rules)} rules, seed={self.seed}, explicit={self.explicit}>"
 
 
-def read_policy_text(path: str | os.PathLike, *, source: str | None = None, line: int = 0,
-                     column: int = 0, text: str | None = None) -> str:
+def read_policy_text(
+    path: str | os.PathLike,
+    *,
+    source: str | None = None,
+    line: int = 0,
+    column: int = 0,
+    text: str | None = None,
+) -> str:
     """Read a policy file as UTF-8; every failure is a positioned ``PolicyError`` (IP002)."""
     p = Path(path)
-    where = dict(source=source or str(p), line=line or None, column=column or None, text=text, code="IP002")
+    where = dict(
+        source=source or str(p), line=line or None, column=column or None, text=text, code="IP002"
+    )
     try:
         data = p.read_bytes()
     except FileNotFoundError:
         raise PolicyError(f"policy file not found: {str(p)!r}", **where) from None
     except IsADirectoryError:
-        raise PolicyError(f"expected a policy file, received a directory: {str(p)!r}", **where) from None
+        raise PolicyError(
+            f"expected a policy file, received a directory: {str(p)!r}", **where
+        ) from None
     except PermissionError:
         raise PolicyError(f"permission denied reading {str(p)!r}", **where) from None
     except OSError as exc:
@@ -86,7 +96,10 @@ def read_policy_text(path: str | os.PathLike, *, source: str | None = None, line
         raise PolicyError(
             f"{str(p)!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
             "save the policy as UTF-8",
-            source=str(p), line=bad_line, column=bad_col, code="IP001",
+            source=str(p),
+            line=bad_line,
+            column=bad_col,
+            code="IP001",
         ) from None
 
 
@@ -124,10 +137,21 @@ class _Loader:
                 raise PolicyError(f"@include cycle: {chain}", **where)
             if len(stack) >= MAX_INCLUDE_DEPTH:
                 raise PolicyError(f"@include nested deeper than {MAX_INCLUDE_DEPTH} files", **where)
-            sub_text = read_policy_text(target, source=source, line=st.line, column=st.column, text=text)
-            included.extend(self.load_text(sub_text, str(target) if st.value.startswith("/") else
-                                           os.path.relpath(target) if _under_cwd(target) else str(target),
-                                           target.parent, (*stack, target)))
+            sub_text = read_policy_text(
+                target, source=source, line=st.line, column=st.column, text=text
+            )
+            included.extend(
+                self.load_text(
+                    sub_text,
+                    str(target)
+                    if st.value.startswith("/")
+                    else os.path.relpath(target)
+                    if _under_cwd(target)
+                    else str(target),
+                    target.parent,
+                    (*stack, target),
+                )
+            )
         return included + list(pfile.rules)
 
 
@@ -139,7 +163,9 @@ def _under_cwd(path: Path) -> bool:
         return False
 
 
-def _build(text: str, source: str, base: Path, stack: tuple[Path, ...], *, validate: bool) -> Policy:
+def _build(
+    text: str, source: str, base: Path, stack: tuple[Path, ...], *, validate: bool
+) -> Policy:
     loader = _Loader()
     rules = loader.load_text(text, source, base, stack)
     rules = [replace(r, index=i) for i, r in enumerate(rules)]
@@ -166,8 +192,12 @@ def _raise_on_errors(policy: Policy) -> None:
     for diag in validate_policy(policy):
         if diag.severity == ERROR and diag.code not in _NOT_FATAL_AT_PARSE:
             raise PolicyError(
-                diag.message, source=diag.source, line=diag.line, column=diag.column,
-                text=texts.get(diag.source), code=diag.code,
+                diag.message,
+                source=diag.source,
+                line=diag.line,
+                column=diag.column,
+                text=texts.get(diag.source),
+                code=diag.code,
             )
 
 
@@ -181,8 +211,10 @@ def parse(text: str, source: str = "<string>") -> Policy:
     (7, 'keep', ['Dense[activation = relu] -> he_normal', '*.bias -> zeros'])
     """
     if not isinstance(text, str):
-        raise TypeError(f"kip.parse expects policy text (str); received {type(text).__name__}. "
-                        "Use kip.load(path) for a file.")
+        raise TypeError(
+            f"kip.parse expects policy text (str); received {type(text).__name__}. "
+            "Use kip.load(path) for a file."
+        )
     return _build(text, source, Path.cwd(), (), validate=True)
 
 
@@ -193,10 +225,14 @@ def load(path: str | os.PathLike) -> Policy:
     return _build(text, str(path), p.resolve().parent, (p.resolve(),), validate=True)
 
 
-def load_unvalidated(path_or_text: str | os.PathLike, *, is_text: bool = False, source: str | None = None) -> Policy:
+def load_unvalidated(
+    path_or_text: str | os.PathLike, *, is_text: bool = False, source: str | None = None
+) -> Policy:
     """Like ``load``/``parse`` without raising on validation findings (used by the linter)."""
     if is_text:
         return _build(str(path_or_text), source or "<string>", Path.cwd(), (), validate=False)
     p = Path(path_or_text)
     text = read_policy_text(p)
-    return _build(text, source or str(path_or_text), p.resolve().parent, (p.resolve(),), validate=False)
+    return _build(
+        text, source or str(path_or_text), p.resolve().parent, (p.resolve(),), validate=False
+    )

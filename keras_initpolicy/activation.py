@@ -1,0 +1,155 @@
+"""The effective activation of a layer (SPEC §2): its own, or what its output flows into.
+
+Graph access goes through ``keras_hooks`` (the one module that knows Keras internals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+from . import keras_hooks
+
+__all__ = ["ActivationInfo", "own_activation", "effective_activation", "class_names"]
+
+# Layers an activation "looks through": they do not change which nonlinearity follows.
+_TRANSPARENT = frozenset(
+    {
+        "BatchNormalization",
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
+        "RMSNormalization",
+        "Dropout",
+        "BaseSpatialDropout",
+        "GaussianDropout",
+        "GaussianNoise",
+        "AlphaDropout",
+        "ActivityRegularization",
+        "Reshape",
+        "Flatten",
+        "Permute",
+        "RepeatVector",
+        "BasePooling",
+        "BaseGlobalPooling",
+        "ZeroPadding1D",
+        "ZeroPadding2D",
+        "ZeroPadding3D",
+        "Cropping1D",
+        "Cropping2D",
+        "Cropping3D",
+        "UpSampling1D",
+        "UpSampling2D",
+        "UpSampling3D",
+        "Add",
+        "Identity",
+        "Masking",
+    }
+)
+_MAX_HOPS = 64
+
+
+@dataclass(frozen=True)
+class ActivationInfo:
+    """``name`` is a canonical Keras activation name; ``negative_slope`` is set for rectifiers;
+    ``source`` says where it came from ("own", "graph: a -> b", "default", "ambiguous: ...")."""
+
+    name: str
+    negative_slope: float | None
+    source: str
+
+
+def class_names(layer) -> tuple[str, ...]:
+    return tuple(k.__name__ for k in type(layer).__mro__ if k is not object)
+
+
+def _slope_for(name: str, default: float | None = None) -> float | None:
+    if name in ("relu", "relu6"):
+        return 0.0
+    if name == "leaky_relu":
+        return 0.2 if default is None else default
+    return default
+
+
+def _name_of(fn) -> str:
+    if fn is None:
+        return "linear"
+    try:
+        name = keras.activations.serialize(fn)
+    except (ValueError, TypeError):
+        name = getattr(fn, "__name__", "custom")
+    if isinstance(name, dict):
+        name = name.get("config", {}).get("name") or name.get("class_name", "custom")
+    return str(name)
+
+
+def own_activation(layer) -> ActivationInfo | None:
+    """The nonlinearity ``layer`` applies itself, or None when it applies none (linear)."""
+    names = set(class_names(layer))
+    if "LeakyReLU" in names:
+        return ActivationInfo("leaky_relu", float(layer.negative_slope), "own")
+    if "ReLU" in names:
+        slope = float(getattr(layer, "negative_slope", 0.0) or 0.0)
+        return ActivationInfo("leaky_relu" if slope else "relu", slope, "own")
+    if "PReLU" in names:
+        return ActivationInfo("relu", 0.0, "own (PReLU starts at slope 0)")
+    if "ELU" in names:
+        return ActivationInfo("elu", None, "own")
+    if "Softmax" in names:
+        return ActivationInfo("softmax", None, "own")
+    fn = getattr(layer, "activation", None)
+    if fn is None or not callable(fn):
+        return None
+    name = _name_of(fn)
+    if name == "linear":
+        return None
+    return ActivationInfo(name, _slope_for(name), "own")
+
+
+def _is_transparent(layer) -> bool:
+    return not _TRANSPARENT.isdisjoint(class_names(layer))
+
+
+def _follow(
+    layer, trail: tuple[str, ...], hops: int
+) -> list[tuple[ActivationInfo, tuple[str, ...]]]:
+    """Terminal activations reached from ``layer``'s output, each with the layers walked."""
+    found = []
+    for consumer in keras_hooks.consumers(layer):
+        step = trail + (consumer.name,)
+        if isinstance(consumer, keras.Model) or hops > _MAX_HOPS:
+            found.append((ActivationInfo("linear", None, "model boundary"), step))
+            continue
+        if _is_transparent(consumer) and own_activation(consumer) is None:
+            sub = _follow(consumer, step, hops + 1)
+            found.extend(sub or [(ActivationInfo("linear", None, "output"), step)])
+            continue
+        if getattr(consumer, "trainable_weights", None) and not _is_activation_layer(consumer):
+            found.append((ActivationInfo("linear", None, "weighted consumer"), step))
+            continue
+        act = own_activation(consumer)
+        found.append((act or ActivationInfo("linear", None, "consumer"), step))
+    return found
+
+
+def _is_activation_layer(layer) -> bool:
+    return bool(
+        {"Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"} & set(class_names(layer))
+    )
+
+
+def effective_activation(layer) -> ActivationInfo:
+    """Own activation if any; else the one applied downstream (SPEC §2), else ``linear``."""
+    own = own_activation(layer)
+    if own is not None:
+        return own
+    reached = _follow(layer, (layer.name,), 0)
+    if not reached:
+        return ActivationInfo("linear", None, "default (no consumer)")
+    kinds = {(a.name, a.negative_slope) for a, _ in reached}
+    if len(kinds) == 1:
+        act, trail = reached[0]
+        return ActivationInfo(act.name, act.negative_slope, "graph: " + " -> ".join(trail))
+    listed = ", ".join(f"{a.name} via {' -> '.join(t)}" for a, t in reached)
+    return ActivationInfo("linear", None, f"ambiguous: consumers disagree ({listed})")

@@ -1,0 +1,227 @@
+"""``Policy.explain(model)``: one ``Assignment`` per weight, as a table or JSON (SPEC §4)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import keras
+
+from . import keras_hooks
+from .activation import ActivationInfo, effective_activation
+from .integration import _resolver_for, decide
+from .nodes import Rule
+from .policy import Policy
+
+__all__ = ["Assignment", "Explanation", "explain_model", "describe_initializer"]
+
+# Keras's attribute names for the initializer of each standard weight.
+_ATTR_FOR_WEIGHT = {
+    "kernel": "kernel_initializer",
+    "bias": "bias_initializer",
+    "recurrent_kernel": "recurrent_initializer",
+    "embeddings": "embeddings_initializer",
+    "gamma": "gamma_initializer",
+    "beta": "beta_initializer",
+    "depthwise_kernel": "depthwise_initializer",
+    "pointwise_kernel": "pointwise_initializer",
+    "alpha": "alpha_initializer",
+    "moving_mean": "moving_mean_initializer",
+    "moving_variance": "moving_variance_initializer",
+}
+
+
+def describe_initializer(init) -> str:
+    """``HeNormal(seed=3)``-style text for any initializer (or the string Keras was given)."""
+    if init is None:
+        return "keras default"
+    if isinstance(init, str):
+        return init
+    try:
+        config = init.get_config()
+    except Exception:  # noqa: BLE001
+        return type(init).__name__
+    shown = ", ".join(f"{k}={v}" for k, v in config.items() if v is not None)
+    return f"{type(init).__name__}({shown})" if shown else type(init).__name__
+
+
+@dataclass
+class Assignment:
+    """What the policy gives one weight, and why."""
+
+    layer_path: str
+    layer_class: str
+    weight: str
+    shape: tuple
+    fan_in: float
+    fan_out: float
+    activation: str
+    activation_source: str
+    rule: Rule | None
+    reason: str  # "rule" | "explicit" | "keras-default"
+    initializer: object
+    variable: object = field(default=None, repr=False, compare=False)
+    layer: object = field(default=None, repr=False, compare=False)
+    attr: str | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        rule = self.rule
+        return {
+            "layer_path": self.layer_path,
+            "layer_class": self.layer_class,
+            "weight": self.weight,
+            "shape": list(self.shape),
+            "fan_in": self.fan_in,
+            "fan_out": self.fan_out,
+            "activation": self.activation,
+            "activation_source": self.activation_source,
+            "rule": None
+            if rule is None
+            else {"text": rule.text, "source": rule.source, "line": rule.line},
+            "reason": self.reason,
+            "initializer": describe_initializer(self.initializer),
+        }
+
+
+class Explanation(list):
+    """A list of ``Assignment`` in model order, with ``to_table()`` and ``to_json()``."""
+
+    def to_dict(self) -> dict:
+        return {"assignments": [a.to_dict() for a in self]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def find(self, layer_path: str, weight: str) -> Assignment:
+        for a in self:
+            if (
+                a.layer_path == layer_path or a.layer_path.endswith("/" + layer_path)
+            ) and a.weight == weight:
+                return a
+        raise KeyError(f"no weight {weight!r} on a layer {layer_path!r}")
+
+    def to_table(self) -> str:
+        head = (
+            "layer",
+            "class",
+            "weight",
+            "shape",
+            "fan_in/out",
+            "activation",
+            "initializer",
+            "why",
+        )
+        rows = [head]
+        for a in self:
+            why = a.reason
+            if a.rule is not None and a.reason == "rule":
+                why = f"{a.rule.source}:{a.rule.line} `{a.rule.text}`"
+            elif a.reason == "explicit":
+                why = "explicit in code (@explicit keep)"
+            act = (
+                a.activation
+                if a.activation_source in ("own", "")
+                else f"{a.activation} ({a.activation_source})"
+            )
+            rows.append(
+                (
+                    a.layer_path,
+                    a.layer_class,
+                    a.weight,
+                    "x".join(map(str, a.shape)) or "()",
+                    f"{a.fan_in:g}/{a.fan_out:g}",
+                    act,
+                    describe_initializer(a.initializer),
+                    why,
+                )
+            )
+        widths = [max(len(str(r[i])) for r in rows) for i in range(len(head) - 1)]
+        lines = []
+        for n, r in enumerate(rows):
+            cells = [str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=False)]
+            lines.append("  ".join(cells + [str(r[-1])]).rstrip())
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 3)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_table()
+
+
+def _walk(layer, chain: list, out: list) -> None:
+    out.append((layer, list(chain)))
+    inner_chain = chain if isinstance(layer, keras.Model) else [layer, *chain]
+    for sub in keras_hooks.sublayers(layer):
+        _walk(sub, inner_chain, out)
+
+
+def _attr_for(layer, weight: str) -> str | None:
+    attr = _ATTR_FOR_WEIGHT.get(weight, f"{weight}_initializer")
+    return attr if hasattr(layer, attr) else None
+
+
+def explain_model(policy: Policy, model) -> Explanation:
+    """One ``Assignment`` per weight of ``model`` under ``policy`` (the model is not changed)."""
+    resolver = _resolver_for(policy)
+    pairs: list = []
+    _walk(model, [], pairs)
+    explanation = Explanation()
+    seen: set[int] = set()
+    for ordinal, (layer, chain) in enumerate(pairs, start=1):
+        weights = keras_hooks.own_weights(layer)
+        if not weights:
+            continue
+        records = layer.__dict__.get("_kip_records", {})
+        by_var = {id(r.variable): (k, r) for k, r in records.items()}
+        activation: ActivationInfo | None = None
+        for var in weights:
+            if id(var) in seen:
+                continue
+            seen.add(id(var))
+            name = var.name.split("/")[-1]
+            key, rec = by_var.get(id(var), (None, None))
+            if rec is not None and rec.state.policy == policy:
+                d, attr = rec.decision, rec.attr
+            else:
+                if activation is None:
+                    activation = effective_activation(layer)
+                attr = _attr_for(layer, name)
+                original = getattr(layer, attr) if attr else None
+                explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
+                occurrence = int(key.partition("#")[2] or 0) if key else 0
+                d = decide(
+                    policy,
+                    resolver,
+                    layer,
+                    chain,
+                    name,
+                    var.shape,
+                    var.dtype,
+                    var.trainable,
+                    original,
+                    explicit,
+                    activation,
+                    getattr(layer, "_kip_ordinal", ordinal),
+                    occurrence,
+                )
+            explanation.append(
+                Assignment(
+                    layer_path=getattr(layer, "path", None) or layer.name,
+                    layer_class=type(layer).__name__,
+                    weight=name,
+                    shape=tuple(int(s) for s in var.shape),
+                    fan_in=float(d.fan_in),
+                    fan_out=float(d.fan_out),
+                    activation=d.activation.name,
+                    activation_source=d.activation.source,
+                    rule=d.match.rule
+                    if d.match is not None and d.reason != "keras-default"
+                    else None,
+                    reason=d.reason,
+                    initializer=d.initializer,
+                    variable=var,
+                    layer=layer,
+                    attr=attr,
+                )
+            )
+    return explanation

@@ -1,0 +1,537 @@
+"""Applying a policy while Keras builds models (SPEC §3): scopes, the decorator, ``apply``.
+
+Decisions live here; ``keras_hooks`` only forwards Keras events. Each weight is decided once,
+when Keras creates it. A weight whose rule depends on the effective activation of a layer
+without its own activation is decided provisionally and re-decided once, when the Functional
+graph that contains the layer is complete (``on_functional``) — never later, so loading or
+assigning weights afterwards is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import hashlib
+import os
+import warnings
+import weakref
+from dataclasses import dataclass, field
+
+import keras
+
+from . import keras_hooks
+from .activation import ActivationInfo, class_names, effective_activation, own_activation
+from .compile import WeightContext, compile_initializer, rule_seed
+from .errors import PolicyError, UnusedRuleWarning
+from .fans import layer_fans, shape_fans
+from .policy import Policy, load
+from .resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver
+
+__all__ = ["PolicyScope", "apply_policy", "apply_to_model", "decide", "Decision", "current_scope"]
+
+_current: contextvars.ContextVar[ScopeState | None] = contextvars.ContextVar(
+    "keras_initpolicy_scope", default=None
+)
+
+# Initializer arguments whose result depends on the effective activation.
+_ACTIVATION_DEPENDENT_INITS = frozenset({"auto"})
+
+
+def current_scope() -> ScopeState | None:
+    return _current.get()
+
+
+@dataclass
+class Decision:
+    """What the policy decided for one weight."""
+
+    initializer: object  # a keras Initializer (or whatever the layer passed, when not ours)
+    reason: str  # "rule" | "explicit" | "keras-default"
+    match: Match | None
+    activation: ActivationInfo
+    fan_in: float
+    fan_out: float
+    depends_on_graph: bool = False
+
+
+@dataclass
+class ScopeState:
+    """Everything one scope (or one decorated call) knows. Layers keep a reference to it, so a
+    model created inside and built later, outside, still follows the policy."""
+
+    policy: Policy
+    resolver: Resolver = field(init=False)
+    layer_count: int = 0
+    matched: set = field(default_factory=set)
+    layers: list = field(default_factory=list)  # weakrefs, for the unused-rule report
+    active: bool = True
+
+    def __post_init__(self) -> None:
+        self.resolver = _resolver_for(self.policy)
+
+    def next_ordinal(self) -> int:
+        self.layer_count += 1
+        return self.layer_count
+
+
+@functools.lru_cache(maxsize=32)
+def _resolver_for(policy: Policy) -> Resolver:
+    return Resolver(policy.rules)
+
+
+# -- seeds -------------------------------------------------------------------------------------
+
+
+def derive_seed(
+    policy_seed: int | None, rule_base: int | None, ordinal: int, weight: str, occurrence: int
+) -> int | None:
+    """A per-weight integer seed, stable across processes and backends (never Python's hash)."""
+    if policy_seed is None and rule_base is None:
+        return None
+    text = f"{policy_seed}/{rule_base}/{ordinal}/{weight}/{occurrence}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") % (2**31 - 1)
+
+
+# -- facts about layers ------------------------------------------------------------------------
+
+
+class _LayerAttrs(dict):
+    """Attributes a predicate may read, computed on demand (``get_config`` only if needed)."""
+
+    def __init__(self, layer, activation: ActivationInfo) -> None:
+        super().__init__()
+        self._layer = layer
+        self._activation = activation
+        self._config = None
+
+    def __contains__(self, key) -> bool:
+        return self._lookup(key) is not _ABSENT
+
+    def get(self, key, default=None):
+        value = self._lookup(key)
+        return default if value is _ABSENT else value
+
+    def __getitem__(self, key):
+        value = self._lookup(key)
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
+
+    def _lookup(self, key):
+        if key == "activation":
+            return self._activation.name
+        if key == "name":
+            return self._layer.name
+        if key == "path":
+            return getattr(self._layer, "path", None) or self._layer.name
+        value = getattr(self._layer, key, _ABSENT)
+        if value is _ABSENT or not _is_plain(value):
+            if self._config is None:
+                try:
+                    self._config = self._layer.get_config()
+                except Exception:  # noqa: BLE001 - a user layer's get_config may fail mid-build
+                    self._config = {}
+            value = self._config.get(key, _ABSENT)
+            if value is not _ABSENT and not _is_plain(value):
+                return _ABSENT
+        return value
+
+
+_ABSENT = object()
+
+
+def _is_plain(value) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def facts_for(layer, activation: ActivationInfo) -> LayerFacts:
+    return LayerFacts(class_names(layer), _LayerAttrs(layer, activation))
+
+
+def _enclosing(layer) -> list:
+    """Enclosing non-model layers whose build is running, innermost first."""
+    stack = [lyr for lyr in keras_hooks.building_stack() if lyr is not layer]
+    return [lyr for lyr in reversed(stack) if not isinstance(lyr, keras.Model)]
+
+
+def _initializer_attr(layer, initializer) -> str | None:
+    """The attribute (``kernel_initializer``...) holding the initializer passed to add_weight."""
+    if initializer is None or isinstance(initializer, str):
+        if isinstance(initializer, str):
+            for key, value in vars(layer).items():
+                if key.endswith("_initializer") and value == initializer:
+                    return key
+        return None
+    for key, value in vars(layer).items():
+        if value is initializer and key.endswith("initializer"):
+            return key
+    return None
+
+
+# -- the decision ------------------------------------------------------------------------------
+
+
+def decide(
+    policy: Policy,
+    resolver: Resolver,
+    layer,
+    chain: list,
+    weight: str,
+    shape,
+    dtype,
+    trainable: bool,
+    original,
+    explicit: bool,
+    activation: ActivationInfo,
+    ordinal: int,
+    occurrence: int = 0,
+) -> Decision:
+    """Decide one weight's initializer under ``policy`` (pure with respect to Keras state)."""
+    shape = tuple(int(s) for s in shape)
+    sfi, sfo = shape_fans(shape)
+    keep = Decision(original, "keras-default", None, activation, sfi, sfo)
+    if not trainable:
+        return keep
+    kernel_like = len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED
+    layer_facts = [facts_for(layer, activation)]
+    for outer in chain:
+        layer_facts.append(
+            facts_for(outer, own_activation(outer) or ActivationInfo("linear", None, "own"))
+        )
+    match = resolver.resolve(layer_facts, weight, kernel_like)
+    if match is None:
+        return keep
+    init = match.rule.init
+    mode = str(init.keywords.get("fans", "layer"))
+    config = _LayerAttrs(layer, activation)
+    try:
+        fan_in, fan_out = layer_fans(class_names(layer), config, weight, shape, mode)
+    except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
+        fan_in, fan_out = sfi, sfo
+    graph_dep = _depends_on_activation(match)
+    if explicit and policy.explicit == "keep":
+        return Decision(original, "explicit", match, activation, fan_in, fan_out, graph_dep)
+    seed = derive_seed(policy.seed, rule_seed(init), ordinal, weight, occurrence)
+    ctx = WeightContext(
+        shape=shape,
+        dtype=dtype,
+        fan_in=fan_in,
+        fan_out=fan_out,
+        shape_fan_in=sfi,
+        shape_fan_out=sfo,
+        activation=activation.name,
+        negative_slope=activation.negative_slope,
+        seed=seed,
+    )
+    try:
+        compiled = compile_initializer(init, ctx)
+    except PolicyError as exc:
+        raise _build_error(layer, weight, shape, match, exc.message) from None
+    except (ValueError, TypeError) as exc:
+        raise _build_error(layer, weight, shape, match, str(exc)) from None
+    return Decision(compiled, "rule", match, activation, fan_in, fan_out, graph_dep)
+
+
+def _depends_on_activation(match: Match) -> bool:
+    init = match.rule.init
+    kw = init.keywords
+    return (
+        init.name in _ACTIVATION_DEPENDENT_INITS
+        or kw.get("negative_slope") == "auto"
+        or kw.get("variant") == "kwon"
+    )
+
+
+def _build_error(layer, weight, shape, match: Match, why: str) -> PolicyError:
+    path = getattr(layer, "path", None) or layer.name
+    rule = match.rule
+    return PolicyError(
+        f"rule `{rule.text}` ({rule.source}:{rule.line}) cannot initialize weight `{weight}` "
+        f"of layer `{path}` ({type(layer).__name__}) with shape {tuple(shape)}: {why}",
+        source=rule.source,
+        line=rule.line,
+        column=rule.column,
+        code="IP108",
+    )
+
+
+# -- callbacks from keras_hooks ----------------------------------------------------------------
+
+
+class _Callbacks:
+    @staticmethod
+    def wants_new_layer() -> bool:
+        return _current.get() is not None
+
+    @staticmethod
+    def on_new_layer(layer, cls, args, kwargs, creator) -> None:
+        state = _current.get()
+        if state is None:
+            return
+        explicit = _explicit_initializers(cls, args, kwargs)
+        if creator is not None and type(creator).__module__.startswith("keras."):
+            # A Keras layer building its parts (LSTM -> cell, MHA -> EinsumDense) passes its own
+            # initializers down: they are explicit only if the user gave them to the outer layer.
+            explicit = set(getattr(creator, "_kip_explicit", ())) & explicit
+        object.__setattr__(layer, "_kip_state", state)
+        object.__setattr__(layer, "_kip_explicit", frozenset(explicit))
+        object.__setattr__(layer, "_kip_ordinal", state.next_ordinal())
+        state.layers.append(weakref.ref(layer))
+
+    @staticmethod
+    def on_add_weight(layer, original, args, kwargs):
+        state = getattr(layer, "_kip_state", None) or _current.get()
+        if state is None:
+            return original(layer, *args, **kwargs)
+        kwargs = dict(kwargs)
+        for key, value in zip(("shape", "initializer", "dtype"), args, strict=False):
+            kwargs.setdefault(key, value)
+        return _add_weight(state, layer, original, kwargs)
+
+    @staticmethod
+    def on_functional(model) -> None:
+        _resolve_graph(model)
+
+
+def _explicit_initializers(cls, args, kwargs) -> set[str]:
+    import inspect
+
+    names = {k for k, v in kwargs.items() if k.endswith("_initializer") and v is not None}
+    if args:
+        try:
+            params = list(inspect.signature(cls.__init__).parameters)[1:]
+        except (TypeError, ValueError):
+            params = []
+        names |= {
+            p
+            for p, v in zip(params, args, strict=False)
+            if p.endswith("_initializer") and v is not None
+        }
+    return names
+
+
+def _add_weight(state: ScopeState, layer, original, kwargs):
+    weight = kwargs.get("name") or "weight"
+    shape = kwargs.get("shape") or ()
+    initializer = kwargs.get("initializer")
+    trainable = kwargs.get("trainable", True)
+    if not hasattr(layer, "_kip_ordinal"):
+        object.__setattr__(layer, "_kip_ordinal", state.next_ordinal())
+        object.__setattr__(layer, "_kip_explicit", frozenset())
+    records = layer.__dict__.setdefault("_kip_records", {})
+    occurrence = sum(1 for k in records if k.split("#")[0] == weight)
+    own = own_activation(layer)
+    provisional = own or ActivationInfo("linear", None, "default (graph not known yet)")
+    attr = _initializer_attr(layer, initializer)
+    explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
+    decision = decide(
+        state.policy,
+        state.resolver,
+        layer,
+        _enclosing(layer),
+        weight,
+        shape,
+        kwargs.get("dtype") or getattr(layer, "variable_dtype", None),
+        trainable,
+        initializer,
+        explicit,
+        provisional,
+        layer._kip_ordinal,
+        occurrence,
+    )
+    if decision.reason == "rule":
+        kwargs["initializer"] = decision.initializer
+    try:
+        variable = original(layer, **kwargs)
+    except (ValueError, TypeError) as exc:
+        if decision.reason != "rule":
+            raise
+        raise _build_error(layer, weight, shape, decision.match, str(exc)) from None
+    if decision.reason == "rule" and attr is not None:
+        object.__setattr__(layer, attr, decision.initializer)
+    if decision.match is not None and state.active:
+        state.matched.add(decision.match.rule.index)
+    key = weight if occurrence == 0 else f"{weight}#{occurrence}"
+    # A weight whose layer has no activation of its own may change rule once the graph is
+    # known: when some predicate reads `activation`, or its initializer depends on it.
+    pending = (
+        trainable
+        and own is None
+        and (decision.depends_on_graph or state.resolver.depends_on("activation"))
+    )
+    records[key] = _Record(variable, decision, attr, explicit, initializer, state, pending)
+    return variable
+
+
+@dataclass
+class _Record:
+    """Provenance of one weight: what was decided, from which rule, and what Keras would use."""
+
+    variable: object
+    decision: Decision
+    attr: str | None
+    explicit: bool
+    original: object
+    state: ScopeState
+    pending: bool
+
+
+def _resolve_graph(model) -> None:
+    """Re-decide, once, the graph-dependent weights of the layers of a finished graph."""
+    for op in keras_hooks.graph_operations(model):
+        records = op.__dict__.get("_kip_records")
+        if not records or not any(r.pending for r in records.values()):
+            continue
+        activation = effective_activation(op)
+        for key, rec in records.items():
+            if not rec.pending:
+                continue
+            rec.pending = False
+            state, var = rec.state, rec.variable
+            weight, _, occ = key.partition("#")
+            new = decide(
+                state.policy,
+                state.resolver,
+                op,
+                [],
+                weight,
+                var.shape,
+                var.dtype,
+                var.trainable,
+                rec.original,
+                rec.explicit,
+                activation,
+                op._kip_ordinal,
+                int(occ or 0),
+            )
+            if new.match is not None and state.active:
+                state.matched.add(new.match.rule.index)
+            used = rec.decision.initializer
+            target = new.initializer
+            if not _same_initializer(target, used):
+                init = keras.initializers.get(target if target is not None else "glorot_uniform")
+                var.assign(init(tuple(var.shape), dtype=var.dtype))
+                if rec.attr is not None:
+                    object.__setattr__(op, rec.attr, init)
+            rec.decision = new
+
+
+def _same_initializer(a, b) -> bool:
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and a.get_config() == b.get_config()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+# -- public API --------------------------------------------------------------------------------
+
+
+class PolicyScope:
+    """``with policy.scope(): ...`` — models built inside follow ``policy``.
+
+    Scopes are per thread and per asyncio task (contextvars) and are always restored. An inner
+    scope replaces an outer one for its duration (policies do not merge).
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        if not isinstance(policy, Policy):
+            raise TypeError(f"PolicyScope expects a kip.Policy; received {type(policy).__name__}")
+        self.policy = policy
+        self.state: ScopeState | None = None
+        self._token = None
+
+    def __enter__(self) -> PolicyScope:
+        if self._token is not None:
+            raise RuntimeError(
+                "this policy scope is already active; create a new one with policy.scope()"
+            )
+        keras_hooks.install(_Callbacks)
+        self.state = ScopeState(self.policy)
+        self._token = _current.set(self.state)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        _current.reset(self._token)
+        self._token = None
+        state = self.state
+        state.active = False
+        if exc_type is None:
+            _report_unused(state)
+        return False
+
+
+def _report_unused(state: ScopeState) -> None:
+    unbuilt = any((lyr := ref()) is not None and not lyr.built for ref in state.layers)
+    if unbuilt:
+        return  # some layers build later, outside the scope: their rules may still match
+    for rule in state.policy.rules:
+        if rule.index not in state.matched:
+            warnings.warn(
+                UnusedRuleWarning(
+                    f"{rule.source}:{rule.line}: rule `{rule.text}` matched no weight"
+                ),
+                stacklevel=3,
+            )
+
+
+def _as_policy(policy_or_path) -> Policy:
+    if isinstance(policy_or_path, Policy):
+        return policy_or_path
+    if policy_or_path is None:
+        from .project import project_policy
+
+        return project_policy()
+    if isinstance(policy_or_path, str | os.PathLike):
+        return load(policy_or_path)
+    raise TypeError(
+        "apply_policy expects a kip.Policy, a path to a .initpolicy file, or nothing (the "
+        f"project policy); received {type(policy_or_path).__name__}"
+    )
+
+
+def apply_policy(policy_or_path=None):
+    """Decorator for model builders: the model the function builds follows the policy.
+
+    ``@kip.apply_policy("policy.initpolicy")``, ``@kip.apply_policy(policy)``, or bare
+    ``@kip.apply_policy`` / ``@kip.apply_policy()`` for the project policy
+    (``KERAS_INITPOLICY`` or ``[tool.keras-initpolicy] policy`` in pyproject.toml).
+    """
+    if callable(policy_or_path) and not isinstance(policy_or_path, Policy | str | os.PathLike):
+        return apply_policy(None)(policy_or_path)
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            policy = _as_policy(policy_or_path)  # resolved per call: edits to the file apply
+            with policy.scope():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def apply_to_model(policy: Policy, model):
+    """Re-initialize ``model``'s weights in place under ``policy``; returns the Explanation."""
+    from .explain import explain_model
+
+    if not getattr(model, "built", False):
+        raise PolicyError(
+            f"cannot apply a policy to `{model.name}`: it is not built yet. Build it first "
+            "(call it on data or model.build(shape)), or build it inside policy.scope()."
+        )
+    explanation = explain_model(policy, model)
+    for a in explanation:
+        if a.reason != "rule":
+            continue
+        var = a.variable
+        var.assign(a.initializer(tuple(var.shape), dtype=var.dtype))
+        if a.attr is not None and a.layer is not None:
+            object.__setattr__(a.layer, a.attr, a.initializer)
+    return explanation

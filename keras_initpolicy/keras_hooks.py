@@ -1,0 +1,200 @@
+"""The one module that touches Keras internals.
+
+Written against Keras 3.15 (checked with 3.10–3.15 source layouts): it relies on
+- ``keras.layers.Layer.__new__`` (wraps ``build``; we wrap again to know which layers are building),
+- ``keras.layers.Layer.add_weight(shape=..., initializer=..., name=..., trainable=...)``,
+- ``keras.src.models.functional.Functional.__init__`` (a graph is complete when it returns),
+- ``keras.src.saving.saving_lib.load_model`` (loading runs without any policy),
+- ``Operation._outbound_nodes`` / ``Node.operation`` (who consumes a layer's output),
+- ``Layer._flatten_layers`` (sublayers), ``Layer._trainable_variables`` /
+  ``Layer._non_trainable_variables`` (a layer's own weights).
+``tests/test_keras_hooks.py`` fails loudly if any of these changes shape.
+
+Every patch is installed once, is a no-op for layers that no policy scope has seen, and calls
+back into ``integration.py`` for all decisions.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import threading
+from contextvars import ContextVar
+
+import keras
+from keras.src.models.functional import Functional
+from keras.src.saving import saving_lib
+
+__all__ = [
+    "install",
+    "installed",
+    "HOOKED_SURFACE",
+    "consumers",
+    "sublayers",
+    "own_weights",
+    "building_stack",
+    "suspend_policies",
+    "policies_suspended",
+]
+
+Layer = keras.layers.Layer
+
+#: What we rely on, checked by tests/test_keras_hooks.py against the installed Keras.
+HOOKED_SURFACE = {
+    "Layer.__new__": lambda: "__new__" in Layer.__dict__,
+    "Layer.add_weight(shape, initializer, name, trainable)": lambda: (
+        {"shape", "initializer", "name", "trainable"}
+        <= set(inspect.signature(_ORIGINAL["add_weight"]).parameters)
+    ),
+    "Functional.__init__": lambda: "__init__" in Functional.__dict__,
+    "saving_lib.load_model": lambda: callable(getattr(saving_lib, "load_model", None)),
+    "Operation._outbound_nodes": lambda: hasattr(keras.layers.Dense(1), "_outbound_nodes"),
+    "Layer._flatten_layers": lambda: callable(getattr(Layer, "_flatten_layers", None)),
+    "Layer._trainable_variables": lambda: hasattr(keras.layers.Dense(1), "_trainable_variables"),
+}
+
+_ORIGINAL = {
+    "new": Layer.__dict__["__new__"],
+    "add_weight": Layer.add_weight,
+    "functional_init": Functional.__init__,
+    "load_model": saving_lib.load_model,
+}
+_lock = threading.Lock()
+_installed = False
+
+# Layers whose ``build`` is running in this context, innermost last.
+_building: ContextVar[tuple] = ContextVar("keras_initpolicy_building", default=())
+# True while a model is being loaded: policies do not apply to what is loaded.
+_suspended: ContextVar[bool] = ContextVar("keras_initpolicy_suspended", default=False)
+
+
+def installed() -> bool:
+    return _installed
+
+
+def building_stack() -> tuple:
+    """Layers whose ``build`` is running, outermost first."""
+    return _building.get()
+
+
+def policies_suspended() -> bool:
+    return _suspended.get()
+
+
+class suspend_policies:
+    """Context manager: no policy applies inside (used while loading saved models)."""
+
+    def __enter__(self):
+        self._token = _suspended.set(True)
+        return self
+
+    def __exit__(self, *exc):
+        _suspended.reset(self._token)
+        return False
+
+
+def install(callbacks) -> None:
+    """Install the hooks once. ``callbacks`` provides ``on_new_layer(layer, cls, args, kwargs,
+    creator)``, ``on_add_weight(layer, original, kwargs)`` and ``on_functional(model)``."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        new_orig = _ORIGINAL["new"].__func__
+        add_weight_orig = _ORIGINAL["add_weight"]
+        functional_init = _ORIGINAL["functional_init"]
+        load_model_orig = _ORIGINAL["load_model"]
+
+        def __new__(cls, *args, **kwargs):
+            obj = new_orig(cls, *args, **kwargs)
+            if not _suspended.get() and callbacks.wants_new_layer():
+                creator = _creator_of(sys._getframe(1))
+                callbacks.on_new_layer(obj, cls, args, kwargs, creator)
+                _wrap_build(obj)
+            return obj
+
+        @functools.wraps(add_weight_orig)
+        def add_weight(self, *args, **kwargs):
+            if _suspended.get():
+                return add_weight_orig(self, *args, **kwargs)
+            return callbacks.on_add_weight(self, add_weight_orig, args, kwargs)
+
+        @functools.wraps(functional_init)
+        def __init__(self, *args, **kwargs):
+            functional_init(self, *args, **kwargs)
+            if not _suspended.get():
+                callbacks.on_functional(self)
+
+        @functools.wraps(load_model_orig)
+        def load_model(*args, **kwargs):
+            with suspend_policies():
+                return load_model_orig(*args, **kwargs)
+
+        Layer.__new__ = staticmethod(__new__)
+        Layer.add_weight = add_weight
+        Functional.__init__ = __init__
+        saving_lib.load_model = load_model
+        _installed = True
+
+
+def _creator_of(frame):
+    """The layer whose method is constructing this one (LSTM -> its cell), or None."""
+    for _ in range(3):
+        if frame is None:
+            return None
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, Layer):
+            return candidate
+        if frame.f_code.co_name not in ("__init__", "__new__"):
+            return None
+        frame = frame.f_back
+    return None
+
+
+def _wrap_build(obj) -> None:
+    inner = obj.build
+
+    @functools.wraps(inner)
+    def build(*args, **kwargs):
+        token = _building.set(_building.get() + (obj,))
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _building.reset(token)
+
+    object.__setattr__(obj, "build", build)
+
+
+def consumers(layer) -> list:
+    """Layers that consume ``layer``'s output in the graphs built so far."""
+    out = []
+    for node in getattr(layer, "_outbound_nodes", ()):
+        op = getattr(node, "operation", None)
+        if op is not None and op not in out:
+            out.append(op)
+    return out
+
+
+def sublayers(layer) -> list:
+    """Direct sublayers (not recursive)."""
+    try:
+        return list(layer._flatten_layers(include_self=False, recursive=False))
+    except (AttributeError, TypeError):  # pragma: no cover - not a Layer
+        return []
+
+
+def own_weights(layer) -> list:
+    """The variables created by ``layer`` itself (not by its sublayers)."""
+    return list(getattr(layer, "_trainable_variables", [])) + list(
+        getattr(layer, "_non_trainable_variables", [])
+    )
+
+
+def graph_operations(model) -> list:
+    """The operations of a Functional/Sequential graph, in order (empty for subclassed models)."""
+    ops = getattr(model, "_operations", None)
+    if ops is None:
+        inner = getattr(model, "_functional", None)
+        ops = getattr(inner, "_operations", None) if inner is not None else None
+    return list(ops or ())

@@ -1,0 +1,162 @@
+"""Which rule wins for one weight (SPEC §2 "Precedence"). Pure Python; no Keras.
+
+The caller describes the weight's owner layer and its enclosing layers as ``LayerFacts``
+(owner first). Rules are indexed by class name, so a layer only meets the rules that name one
+of its classes (or ``*``), and results are cached on the attribute values the policy's predicates
+actually read — 10,000 layers against 1,000 rules resolve in well under a second
+(``benchmarks/bench_resolve.py``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .nodes import Predicate, Rule, Selector
+
+__all__ = ["LayerFacts", "Match", "Resolver", "predicate_holds", "KERNEL_LIKE_EXCLUDED"]
+
+#: Trainable rank>=2 weights that are nevertheless not "kernel-like" (SPEC §2).
+KERNEL_LIKE_EXCLUDED = frozenset({"recurrent_kernel"})
+
+_MISSING = object()
+
+
+def _norm(value: Any) -> Any:
+    """Config values -> comparable policy values (lists become tuples, recursively)."""
+    if isinstance(value, list | tuple):
+        return tuple(_norm(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    """What a rule can see of one layer: its class names (MRO) and its attributes.
+
+    ``attrs`` holds scalar/string/tuple config values plus ``name``, ``path`` and
+    ``activation`` (the effective activation).
+    """
+
+    class_names: tuple[str, ...]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, attr: str) -> Any:
+        return _norm(self.attrs.get(attr, _MISSING)) if attr in self.attrs else _MISSING
+
+
+@dataclass(frozen=True)
+class Match:
+    """The winning rule for a weight and the selector and layer depth it matched on."""
+
+    rule: Rule
+    selector: Selector
+    depth: int  # 0 = the layer that owns the weight, 1 = its enclosing layer, ...
+
+    @property
+    def key(self) -> tuple:
+        return (self.selector.specificity, -self.depth, self.rule.index)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def predicate_holds(pred: Predicate, actual: Any) -> bool:
+    """Evaluate one predicate against an attribute value (``_MISSING`` never matches)."""
+    if actual is _MISSING:
+        return False
+    op, want = pred.op, _norm(pred.value)
+    if op == "=":
+        return _equal(actual, want)
+    if op == "!=":
+        return not _equal(actual, want)
+    if op == "in":
+        return any(_equal(actual, w) for w in want)
+    if op == "not in":
+        return not any(_equal(actual, w) for w in want)
+    if op == "~=":
+        return isinstance(want, str) and fnmatch.fnmatchcase(str(actual), want)
+    if not (_is_number(actual) and _is_number(want)):
+        return False
+    return {"<": actual < want, "<=": actual <= want, ">": actual > want, ">=": actual >= want}[op]
+
+
+def _equal(actual: Any, want: Any) -> bool:
+    if isinstance(actual, bool) or isinstance(want, bool):
+        return actual is want if isinstance(want, bool) else False
+    if actual is None or want is None:
+        return actual is None and want is None
+    if isinstance(actual, tuple) and not isinstance(want, tuple):
+        # `kernel_size = 3` matches (3, 3): a scalar stands for "every entry".
+        return len(actual) > 0 and all(_equal(a, want) for a in actual)
+    return actual == want
+
+
+class Resolver:
+    """Index of a policy's rules for fast, precedence-correct lookup."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self._by_class: dict[str, list[tuple[Rule, Selector]]] = defaultdict(list)
+        attrs: set[str] = set()
+        for rule in self.rules:
+            for sel in rule.selectors:
+                self._by_class[sel.cls].append((rule, sel))
+                attrs.update(p.attr for p in sel.predicates)
+        # Most specific / latest first, so the first match of a bucket is that bucket's best.
+        for bucket in self._by_class.values():
+            bucket.sort(key=lambda rs: (rs[1].specificity, rs[0].index), reverse=True)
+        self._attrs = tuple(sorted(attrs))
+        self._cache: dict[tuple, Match | None] = {}
+
+    @property
+    def referenced_attributes(self) -> tuple[str, ...]:
+        """Every attribute some predicate reads (``activation`` among them, if used)."""
+        return self._attrs
+
+    def depends_on(self, attr: str) -> bool:
+        return attr in self._attrs
+
+    def _cache_key(
+        self, chain: Sequence[LayerFacts], weight: str, kernel_like: bool
+    ) -> tuple | None:
+        try:
+            key = (weight, kernel_like) + tuple(
+                (f.class_names, tuple(f.get(a) for a in self._attrs)) for f in chain
+            )
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def resolve(self, chain: Sequence[LayerFacts], weight: str, kernel_like: bool) -> Match | None:
+        """The winning rule for ``weight`` owned by ``chain[0]`` inside ``chain[1:]``, or None."""
+        key = self._cache_key(chain, weight, kernel_like)
+        if key is not None and key in self._cache:
+            return self._cache[key]
+        best: Match | None = None
+        for depth, facts in enumerate(chain):
+            for name in (*facts.class_names, "*"):
+                for rule, sel in self._by_class.get(name, ()):
+                    if best is not None and (sel.specificity, -depth, rule.index) <= best.key:
+                        break  # buckets are sorted: nothing later here can win
+                    if self._selector_matches(sel, facts, weight, kernel_like):
+                        best = Match(rule, sel, depth)
+                        break
+        if key is not None:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[key] = best
+        return best
+
+    @staticmethod
+    def _selector_matches(sel: Selector, facts: LayerFacts, weight: str, kernel_like: bool) -> bool:
+        if sel.weight is not None:
+            if sel.weight != weight:
+                return False
+        elif not kernel_like:
+            return False
+        return all(predicate_holds(p, facts.get(p.attr)) for p in sel.predicates)
