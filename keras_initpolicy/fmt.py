@@ -104,7 +104,7 @@ def format_policy(text: str, source: str = "<string>") -> str:
     """
     pfile = parse_file(text, source)
     starts = _offsets(text)
-    lines = text.splitlines()
+    lines = text.split("\n")  # lines as the parser counts them (not str.splitlines)
 
     # Each statement: (start line, start column, end line, output line).
     spans = []

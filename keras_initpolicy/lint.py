@@ -60,7 +60,8 @@ def noqa_map(text: str) -> dict[int, frozenset[str] | None]:
     """
     result: dict[int, frozenset[str] | None] = {}
     group: list[int] = []  # physical lines of the current logical line
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
         group.append(number)
         if line.endswith("\\") and _comment_start(line) < 0:
             continue
