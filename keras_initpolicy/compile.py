@@ -40,6 +40,7 @@ __all__ = [
     "describe",
     "AUTO_TABLE",
     "RECTIFIERS",
+    "ScaledIdentity",
 ]
 
 #: activations whose negative slope is meaningful for He's general rectifier formula
@@ -72,6 +73,19 @@ _NAMED = {
     (1.0, "fan_in", "truncated_normal"): keras.initializers.LecunNormal,
     (1.0, "fan_in", "uniform"): keras.initializers.LecunUniform,
 }
+
+
+@keras.saving.register_keras_serializable(package="keras_initpolicy", name="ScaledIdentity")
+class ScaledIdentity(keras.initializers.Identity):
+    """``Identity`` whose config keeps ``gain``.
+
+    Keras's ``Identity.get_config()`` returns ``{}`` (Keras 3.x), so a saved ``Identity(gain=2)``
+    would reload with gain 1. Used only when ``gain != 1``; ``identity`` with the default gain
+    compiles to the plain Keras class.
+    """
+
+    def get_config(self):
+        return {"gain": self.gain}
 
 
 @dataclass(frozen=True)
@@ -216,7 +230,8 @@ def compile_initializer(init: InitCall, ctx: WeightContext) -> keras.initializer
     if name == "constant":
         return inits.Constant(value=float(args["value"]))
     if name == "identity":
-        return inits.Identity(gain=float(args["gain"]))
+        gain = float(args["gain"])
+        return inits.Identity() if gain == 1.0 else ScaledIdentity(gain=gain)
     if name == "orthogonal":
         return inits.Orthogonal(gain=float(args["gain"]), seed=seed)
     if name == "random_uniform":
