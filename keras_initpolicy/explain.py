@@ -31,8 +31,13 @@ _ATTR_FOR_WEIGHT = {
 }
 
 
-def describe_initializer(init) -> str:
-    """``HeNormal(seed=3)``-style text for any initializer (or the string Keras was given)."""
+def describe_initializer(init, *, seed: bool = True) -> str:
+    """``HeNormal(seed=3)``-style text for any initializer (or the string Keras was given).
+
+    >>> import keras
+    >>> describe_initializer(keras.initializers.VarianceScaling(16.0, "fan_avg", "uniform"))
+    'VarianceScaling(scale=16, mode=fan_avg, distribution=uniform)'
+    """
     if init is None:
         return "keras default"
     if isinstance(init, str):
@@ -41,7 +46,11 @@ def describe_initializer(init) -> str:
         config = init.get_config()
     except Exception:  # noqa: BLE001
         return type(init).__name__
-    shown = ", ".join(f"{k}={v}" for k, v in config.items() if v is not None)
+    shown = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in config.items()
+        if v is not None and (seed or k != "seed")
+    )
     return f"{type(init).__name__}({shown})" if shown else type(init).__name__
 
 
@@ -118,11 +127,14 @@ class Explanation(list):
                 why = f"{a.rule.source}:{a.rule.line} `{a.rule.text}`"
             elif a.reason == "explicit":
                 why = "explicit in code (@explicit keep)"
-            act = (
-                a.activation
-                if a.activation_source in ("own", "")
-                else f"{a.activation} ({a.activation_source})"
-            )
+            if a.variable is not None and not a.variable.trainable:
+                act = "-"
+            elif a.activation_source.startswith("graph: "):
+                act = f"{a.activation} (via {a.activation_source.rsplit(' -> ', 1)[-1]})"
+            elif a.activation_source == "own":
+                act = a.activation
+            else:
+                act = f"{a.activation} ({a.activation_source})"
             rows.append(
                 (
                     a.layer_path,
@@ -131,7 +143,7 @@ class Explanation(list):
                     "x".join(map(str, a.shape)) or "()",
                     f"{a.fan_in:g}/{a.fan_out:g}",
                     act,
-                    describe_initializer(a.initializer),
+                    describe_initializer(a.initializer, seed=False),
                     why,
                 )
             )

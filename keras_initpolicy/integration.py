@@ -104,6 +104,9 @@ class _LayerAttrs(dict):
         self._activation = activation
         self._config = None
 
+    def __bool__(self) -> bool:
+        return True
+
     def __contains__(self, key) -> bool:
         return self._lookup(key) is not _ABSENT
 
@@ -325,7 +328,7 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     records = layer.__dict__.setdefault("_kip_records", {})
     occurrence = sum(1 for k in records if k.split("#")[0] == weight)
     own = own_activation(layer)
-    provisional = own or ActivationInfo("linear", None, "default (graph not known yet)")
+    provisional = own or ActivationInfo("linear", None, "default (no graph)")
     attr = _initializer_attr(layer, initializer)
     explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
     decision = decide(

@@ -139,14 +139,20 @@ def install(callbacks) -> None:
 
 
 def _creator_of(frame):
-    """The layer whose method is constructing this one (LSTM -> its cell), or None."""
-    for _ in range(3):
+    """The layer whose code is constructing this one (LSTM -> its cell, Bidirectional -> its
+    copies, MultiHeadAttention -> its projections), or None when user code constructs it.
+
+    Walks up through Keras's own frames (``from_config``, ``deserialize``...) to the first
+    method of a Layer; stops at the first frame of user code.
+    """
+    for _ in range(16):
         if frame is None:
             return None
         candidate = frame.f_locals.get("self")
         if isinstance(candidate, Layer):
             return candidate
-        if frame.f_code.co_name not in ("__init__", "__new__"):
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith("keras.") and frame.f_code.co_name not in ("__init__", "__new__"):
             return None
         frame = frame.f_back
     return None

@@ -19,8 +19,10 @@ from .nodes import Predicate, Rule, Selector
 
 __all__ = ["LayerFacts", "Match", "Resolver", "predicate_holds", "KERNEL_LIKE_EXCLUDED"]
 
-#: Trainable rank>=2 weights that are nevertheless not "kernel-like" (SPEC §2).
-KERNEL_LIKE_EXCLUDED = frozenset({"recurrent_kernel"})
+#: Trainable rank>=2 weights that are nevertheless not "kernel-like" (SPEC §2). ``bias`` is here
+#: because EinsumDense (MultiHeadAttention's projections) makes rank-2 biases; see
+#: docs/design-decisions.md.
+KERNEL_LIKE_EXCLUDED = frozenset({"recurrent_kernel", "bias"})
 
 _MISSING = object()
 
