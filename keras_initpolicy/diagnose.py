@@ -1,0 +1,458 @@
+"""``diagnose``: what a policy does to a network at initialization, layer by layer.
+
+The model is built under the policy (and under a comparison: another policy, or ``"keras"`` =
+Keras's own defaults, i.e. built outside any policy scope), then one forward and one backward pass
+run on one batch. For every weighted layer, in model order, the report gives:
+
+- ``activation_mean``, ``activation_std``: over all elements of the layer's **output after its
+  effective activation**: the layer's own output when it applies a nonlinearity itself; otherwise
+  the output of the first activation layer (``Activation``, ``ReLU``, ``LeakyReLU``, ...) reached
+  through normalization/dropout/reshaping layers (``Conv2D -> BatchNormalization -> ReLU`` reports
+  the ReLU's output); otherwise the layer's own (linear) output.
+- ``saturated_fraction`` (tanh: ``|a| > 0.99``; sigmoid: ``a < 0.01`` or ``a > 0.99``; fraction
+  of all elements) or ``dead_fraction`` (ReLU family: fraction of units, i.e. output positions,
+  that are exactly 0 for every sample of the batch); ``None`` where it does not apply.
+- ``gradient_std``: the std of the gradient of the loss w.r.t. the layer's kernel.
+
+The loss is ``mean(y ** 2)`` summed over the model's outputs: a label-free scalar whose gradient
+is the output itself, so gradient magnitudes reflect only how the signal propagates. The pass
+runs in inference mode (dropout off, normalization with its initial moving statistics). Inputs
+are N(0, 1) of the model's input shape (integer inputs: 0/1) unless given. Activation statistics
+need a Sequential or Functional model; for a subclassed model only gradients are reported.
+
+>>> report = diagnose("policy.initpolicy", build_model, compare="keras")  # doctest: +SKIP
+>>> print(report.to_table())                                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import _backends, keras_hooks
+from .activation import _is_activation_layer, _is_transparent, effective_activation
+from .policy import Policy, load
+
+__all__ = [
+    "diagnose",
+    "plot",
+    "DiagnoseReport",
+    "RunStats",
+    "LayerStats",
+    "PlotUnavailableError",
+    "add_arguments",
+    "run",
+    "KERAS_RUN",
+]
+
+KERAS_RUN = "keras"
+RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu"})
+SATURATING = {
+    "tanh": lambda a: np.abs(a) > 0.99,
+    "sigmoid": lambda a: (a < 0.01) | (a > 0.99),
+    "hard_sigmoid": lambda a: (a < 0.01) | (a > 0.99),
+}
+_MAX_HOPS = 64
+
+
+class PlotUnavailableError(RuntimeError):
+    """Plotting needs matplotlib, which is not installed."""
+
+
+# -- records ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Statistics of one weighted layer at initialization (see the module docstring)."""
+
+    layer_path: str
+    layer_class: str
+    activation: str
+    output_of: str
+    activation_mean: float | None
+    activation_std: float | None
+    saturated_fraction: float | None
+    dead_fraction: float | None
+    gradient_std: float
+
+
+@dataclass
+class RunStats:
+    """One build of the model: ``name`` is the policy file's stem, or ``"keras"``."""
+
+    name: str
+    layers: list[LayerStats] = field(default_factory=list)
+
+    def column(self, key: str) -> list[float | None]:
+        return [getattr(s, key) for s in self.layers]
+
+    def activation_std_ratio(self) -> float:
+        """Last over first weighted layer's ``activation_std``."""
+        stds = self.column("activation_std")
+        return float(stds[-1] / stds[0])
+
+
+@dataclass
+class DiagnoseReport:
+    """The runs of one ``diagnose`` call, the policy run first."""
+
+    runs: list[RunStats]
+    batch: int
+    loss: str = "mean(y**2) summed over outputs"
+
+    def run(self, name: str) -> RunStats:
+        for r in self.runs:
+            if r.name == name:
+                return r
+        raise KeyError(f"no run named {name!r}; runs: {', '.join(r.name for r in self.runs)}")
+
+    def to_dict(self) -> dict:
+        return {
+            "batch": self.batch,
+            "loss": self.loss,
+            "runs": [{"name": r.name, "layers": [asdict(s) for s in r.layers]} for r in self.runs],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_table(self) -> str:
+        header = (
+            "#",
+            "layer",
+            "class",
+            "activation",
+            "act mean",
+            "act std",
+            "sat/dead",
+            "grad std",
+        )
+        blocks = []
+        for r in self.runs:
+            rows = [header]
+            for i, s in enumerate(r.layers, start=1):
+                if s.saturated_fraction is not None:
+                    frac = f"sat {s.saturated_fraction:.2f}"
+                elif s.dead_fraction is not None:
+                    frac = f"dead {s.dead_fraction:.2f}"
+                else:
+                    frac = "-"
+                rows.append(
+                    (
+                        str(i),
+                        s.layer_path,
+                        s.layer_class,
+                        s.activation,
+                        _num(s.activation_mean),
+                        _num(s.activation_std),
+                        frac,
+                        _num(s.gradient_std),
+                    )
+                )
+            widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
+            lines = [f"run: {r.name}"]
+            for row in rows:
+                lines.append(
+                    "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+                )
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+
+    def __str__(self) -> str:
+        return self.to_table()
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+# -- the model side ---------------------------------------------------------------------------
+
+
+def _graph_output_layer(layer):
+    """The layer whose output is ``layer``'s output after its effective activation."""
+    if effective_activation(layer).source == "own":
+        return layer
+    current, hops = layer, 0
+    while hops < _MAX_HOPS:
+        nxt = keras_hooks.consumers(current)
+        if len(nxt) != 1 or isinstance(nxt[0], keras.Model):
+            return layer
+        (current,) = nxt
+        if _is_activation_layer(current):
+            return current
+        if not _is_transparent(current):
+            return layer
+        hops += 1
+    return layer
+
+
+def _layers_by_path(model) -> dict[str, object]:
+    return {
+        getattr(lyr, "path", None) or lyr.name: lyr
+        for lyr in model._flatten_layers(include_self=False, recursive=True)
+    }
+
+
+def _make_inputs(model, batch: int, rng: np.random.Generator):
+    shapes = [tuple(t.shape) for t in model.inputs]
+    arrays = []
+    for t, shape in zip(model.inputs, shapes, strict=True):
+        if any(d is None for d in shape[1:]):
+            raise ValueError(
+                f"input `{t.name}` has an unknown dimension (shape {shape}); "
+                "pass inputs= (or --inputs file.npy) with a concrete batch"
+            )
+        full = (batch, *shape[1:])
+        if "int" in str(t.dtype):
+            arrays.append(rng.integers(0, 2, size=full).astype(str(t.dtype)))
+        else:
+            arrays.append(rng.standard_normal(full).astype("float32"))
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _loss(n_outputs: int):
+    def loss_fn(outputs):
+        total = 0.0
+        for y in outputs[:n_outputs]:
+            total = total + keras.ops.mean(keras.ops.square(keras.ops.cast(y, "float32")))
+        return total
+
+    return loss_fn
+
+
+def _fraction_stats(name: str, a: np.ndarray) -> tuple[float | None, float | None]:
+    if name in SATURATING:
+        return float(np.mean(SATURATING[name](a))), None
+    if name in RELU_FAMILY:
+        if a.ndim < 2:
+            return None, float(np.all(a == 0))
+        return None, float(np.mean(np.all(a.reshape(a.shape[0], -1) == 0, axis=0)))
+    return None, None
+
+
+def measure(model, x, name: str) -> RunStats:
+    """Per-weighted-layer statistics of ``model`` (already built) on the batch ``x``."""
+    if not getattr(model, "built", False) or not _has_graph(model):
+        model(x)  # Sequential without Input: builds it (and its graph) now
+    variables = _backends.kernel_variables(model)
+    by_path = _layers_by_path(model)
+    probe, taps = model, {}
+    if _has_graph(model):
+        for path in variables:
+            taps[path] = _graph_output_layer(by_path[path])
+        extra = []
+        for tap in taps.values():
+            try:
+                extra.append(tap.output)
+            except (AttributeError, ValueError):  # shared or nested layer: no single output
+                extra = None
+                break
+        if extra is not None:
+            inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+            probe = keras.Model(inputs, [*model.outputs, *extra])
+        else:
+            taps = {}
+    n_out = len(model.outputs) if _has_graph(model) else None
+    outputs, grads = _backends.value_and_grads(probe, x, _loss(n_out or 10**9), variables=variables)
+    acts = outputs[n_out:] if taps else []
+    stats = RunStats(name)
+    for i, path in enumerate(variables):
+        layer = by_path[path]
+        eff = effective_activation(layer).name
+        if taps:
+            a = acts[i]
+            sat, dead = _fraction_stats(eff, a)
+            mean, std = float(np.mean(a)), float(np.std(a))
+            output_of = getattr(taps[path], "path", None) or taps[path].name
+        else:
+            sat = dead = mean = std = None
+            output_of = "-"
+        stats.layers.append(
+            LayerStats(
+                layer_path=path,
+                layer_class=type(layer).__name__,
+                activation=eff,
+                output_of=output_of,
+                activation_mean=mean,
+                activation_std=std,
+                saturated_fraction=sat,
+                dead_fraction=dead,
+                gradient_std=float(np.std(grads[path])),
+            )
+        )
+    return stats
+
+
+def _has_graph(model) -> bool:
+    try:
+        return bool(model.inputs) and bool(model.outputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def _policy_and_name(policy_or_path) -> tuple[Policy, str]:
+    if isinstance(policy_or_path, Policy):
+        src = policy_or_path.source
+        stem = Path(src).stem if src and not src.startswith("<") else "policy"
+        return policy_or_path, stem
+    return load(policy_or_path), Path(policy_or_path).stem
+
+
+def _build(policy: Policy | None, builder, seed: int):
+    keras.utils.set_random_seed(seed)
+    if policy is None:
+        return builder()
+    with policy.scope():
+        return builder()
+
+
+def diagnose(
+    policy_or_path, builder, *, compare=None, batch: int = 32, inputs=None, seed: int = 0
+) -> DiagnoseReport:
+    """Build ``builder()`` under the policy (and under ``compare``: ``"keras"``, a Policy or a
+    path) and report per-layer activation and gradient statistics at initialization.
+
+    ``inputs`` (an array, or a list for several inputs) replaces the random N(0, 1) batch of size
+    ``batch``. ``seed`` seeds Keras (``keras.utils.set_random_seed``) before each build and the
+    random inputs, so the runs are reproducible and share one batch.
+    """
+    candidates: list[tuple[Policy | None, str]] = [_policy_and_name(policy_or_path)]
+    if compare is not None:
+        if isinstance(compare, str) and compare == KERAS_RUN:
+            candidates.append((None, KERAS_RUN))
+        else:
+            candidates.append(_policy_and_name(compare))
+    names: set[str] = set()
+    runs = []
+    x = None if inputs is None else inputs
+    for policy, name in candidates:
+        unique, k = name, 2
+        while unique in names:
+            unique, k = f"{name}-{k}", k + 1
+        names.add(unique)
+        model = _build(policy, builder, seed)
+        if x is None:
+            if not _has_graph(model):
+                raise ValueError(
+                    f"model `{model.name}` has no known input shape (not built, or subclassed); "
+                    "pass inputs= (or --inputs file.npy)"
+                )
+            x = _make_inputs(model, batch, np.random.default_rng(seed))
+        # A Sequential without Input builds in ``measure``: it follows the policy it was
+        # constructed under (SPEC §3), so no scope is needed here.
+        runs.append(measure(model, x, unique))
+    first = x[0] if isinstance(x, list) else x
+    return DiagnoseReport(runs, batch=int(np.shape(first)[0]))
+
+
+# -- plot ---------------------------------------------------------------------------------------
+
+
+def plot(
+    report: DiagnoseReport,
+    path,
+    *,
+    metrics: tuple[str, ...] = ("activation_std", "gradient_std"),
+    title: str | None = None,
+) -> Path:
+    """Save a PNG: one panel per metric against depth, one line per run (log y-scale for stds)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PlotUnavailableError(
+            "plotting needs matplotlib; install it with: pip install 'keras-initpolicy[plot]'"
+        ) from None
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for r in report.runs:
+            values = [math.nan if v is None else v for v in r.column(metric)]
+            depth = range(1, len(values) + 1)
+            ax.plot(depth, values, marker="o", markersize=3, label=r.name)
+        if metric.endswith("_std"):
+            ax.set_yscale("log")
+        ax.set_xlabel("depth (weighted layer)")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+# -- command line (hooked by cli.py) ------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``initpolicy diagnose``."""
+    parser.add_argument("policy", metavar="POLICY")
+    parser.add_argument("--model", required=True, metavar="MODULE:FUNCTION")
+    parser.add_argument(
+        "--compare",
+        default=None,
+        metavar="OTHER.initpolicy|keras",
+        help="a second policy, or `keras` for Keras's own defaults",
+    )
+    parser.add_argument("--batch", type=int, default=32, metavar="N", help="default: 32")
+    parser.add_argument("--inputs", default=None, metavar="FILE.npy", help="the input batch")
+    parser.add_argument("--plot", default=None, metavar="OUT.png", help="save a plot")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--seed", type=int, default=0, help="default: 0")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``initpolicy diagnose``; exit 0 success, 1 the build failed, 2 usage or I/O problem."""
+    from .cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, _import_builder
+    from .errors import PolicyError
+
+    for p in (args.policy, *([args.compare] if args.compare not in (None, KERAS_RUN) else [])):
+        if not Path(p).is_file():
+            raise UsageError(f"no such policy file: {p!r}")
+    if args.batch < 1:
+        raise UsageError(f"--batch must be positive; received {args.batch}")
+    try:
+        policy = load(args.policy)
+        compare = load(args.compare) if args.compare not in (None, KERAS_RUN) else args.compare
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    inputs = None
+    if args.inputs is not None:
+        try:
+            inputs = np.load(args.inputs)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read --inputs {args.inputs!r}: {exc}") from None
+    builder = _import_builder(args.model)
+    try:
+        report = diagnose(
+            policy, builder, compare=compare, batch=args.batch, inputs=inputs, seed=args.seed
+        )
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FINDINGS
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(report.to_json() if args.format == "json" else report.to_table())
+    if args.plot:
+        try:
+            plot(report, args.plot, title=f"initpolicy diagnose {Path(args.policy).name}")
+        except PlotUnavailableError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.plot!r}: {exc.strerror or exc}") from None
+    return EXIT_OK
