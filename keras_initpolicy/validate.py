@@ -6,7 +6,7 @@ from ``initcatalog``. This module holds the IP1xx checks (names, values, directi
 (IP3xx). ``# noqa`` is honoured by the linter, not here.
 
 >>> from keras_initpolicy.policy import load_unvalidated
->>> p = load_unvalidated("Dense[activation=relu] -> he_normal\\nDnse -> zeros", is_text=True)
+>>> p = load_unvalidated("Dense[activation=relu] -> he_normal\\nDnse -> auto", is_text=True)
 >>> [(d.code, d.line, d.column) for d in validate_policy(p)]
 [('IP101', 2, 1)]
 """

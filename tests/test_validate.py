@@ -13,6 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import keras_initpolicy as kip
 from keras_initpolicy import layer_catalog
@@ -176,3 +178,57 @@ def test_validation_does_not_import_keras():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+_CLASSES = ["Dense", "Conv2D", "LSTM", "Layer", "*", "Dnse", "BatchNormalization", "Model"]
+_ATTRS = ["units", "activation", "name", "kernel_size", "use_bias", "nope", "dtype"]
+_VALUES = ["3", "-1.5", '"x*"', "relu", "rleu", "true", "none", "(3, 3)", "(relu, tanh)", "()"]
+_INITS = [
+    "zeros",
+    "he_normal(variant=kwon)",
+    "random_uniform(-1, 1)",
+    "identity",
+    "orthogonal",
+    "constant(0)",
+    "auto",
+    "nope(1)",
+    "glorot_uniform(seed=-1)",
+]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_CLASSES),
+            st.lists(
+                st.tuples(
+                    st.sampled_from(_ATTRS),
+                    st.sampled_from(["=", "!=", "<", ">=", "~=", "in", "not in"]),
+                    st.sampled_from(_VALUES),
+                ),
+                max_size=2,
+            ),
+            st.sampled_from([None, "kernel", "bias", "recurrent_kernel", "w"]),
+            st.sampled_from(_INITS),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_validation_never_crashes(rules):
+    lines = []
+    for cls, preds, weight, init in rules:
+        parts = []
+        for attr, op, value in preds:
+            if op in ("in", "not in") and not value.startswith("("):
+                value = f"({value},)"
+            parts.append(f"{attr} {op} {value}")
+        sel = cls + (f"[{', '.join(parts)}]" if parts else "") + (f".{weight}" if weight else "")
+        lines.append(f"{sel} -> {init}")
+    try:
+        policy = load_unvalidated("\n".join(lines), is_text=True)
+    except kip.PolicyError:
+        return
+    for d in validate_policy(policy):
+        assert d.code in CODES and d.line >= 1 and d.column >= 1
