@@ -13,12 +13,13 @@ import importlib.util
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import __version__
 from .diagnostics import SEVERITY_RANK, Diagnostic
-from .errors import PolicyError, PolicySyntaxError
+from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
 from .formatting import FORMATTERS, format_diagnostics, summary
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "CONFIG_TABLE"]
@@ -373,11 +374,18 @@ def _run_explain(args: argparse.Namespace) -> int:
     else:
         builder = _import_builder(spec)
         try:
-            with policy.scope():
-                model = builder()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UnusedRuleWarning)
+                with policy.scope():
+                    model = builder()
         except PolicyError as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_FINDINGS
+        for w in caught:  # one short line per unused rule; others as Python shows them
+            if issubclass(w.category, UnusedRuleWarning):
+                print(f"warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     explanation = policy.explain(model)
     if args.format == "json":
         to_json = getattr(explanation, "to_json", None)
