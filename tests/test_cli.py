@@ -460,6 +460,12 @@ def test_explain_usage_errors(capsys, builder_module, model, message):
 
 
 @pytest.mark.keras
+def test_explain_builder_errors_propagate(builder_module):
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["explain", "p.initpolicy", "--model", "tinymodel:broken"])
+
+
+@pytest.mark.keras
 def test_explain_invalid_policy(capsys, builder_module):
     write("bad.initpolicy", BROKEN)
     assert main(["explain", "bad.initpolicy", "--model", "tinymodel:build"]) == EXIT_USAGE
