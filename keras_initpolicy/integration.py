@@ -64,6 +64,7 @@ class ScopeState:
     layer_count: int = 0
     matched: set = field(default_factory=set)
     layers: list = field(default_factory=list)  # weakrefs, for the unused-rule report
+    placeholders: list = field(default_factory=list)  # records awaiting their graph
     active: bool = True
 
     def __post_init__(self) -> None:
@@ -346,7 +347,19 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
         layer._kip_ordinal,
         occurrence,
     )
-    if decision.reason == "rule":
+    # A weight whose layer has no activation of its own may change rule once the graph is
+    # known: when some predicate reads `activation`, or its initializer depends on it.
+    pending = bool(
+        trainable
+        and own is None
+        and (decision.depends_on_graph or state.resolver.depends_on("activation"))
+    )
+    # Inside an active scope such a weight starts as a cheap placeholder and is drawn once,
+    # when its graph completes or when the scope ends, whichever comes first.
+    placeholder = pending and state.active
+    if placeholder:
+        kwargs["initializer"] = "zeros"
+    elif decision.reason == "rule":
         kwargs["initializer"] = decision.initializer
     try:
         variable = original(layer, **kwargs)
@@ -359,14 +372,20 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     if decision.match is not None and state.active:
         state.matched.add(decision.match.rule.index)
     key = weight if occurrence == 0 else f"{weight}#{occurrence}"
-    # A weight whose layer has no activation of its own may change rule once the graph is
-    # known: when some predicate reads `activation`, or its initializer depends on it.
-    pending = (
-        trainable
-        and own is None
-        and (decision.depends_on_graph or state.resolver.depends_on("activation"))
+    record = _Record(
+        variable,
+        decision,
+        attr,
+        explicit,
+        initializer,
+        state,
+        pending,
+        placeholder,
+        weakref.ref(layer),
     )
-    records[key] = _Record(variable, decision, attr, explicit, initializer, state, pending)
+    records[key] = record
+    if placeholder:
+        state.placeholders.append(record)
     return variable
 
 
@@ -381,6 +400,17 @@ class _Record:
     original: object
     state: ScopeState
     pending: bool
+    placeholder: bool = False
+    layer_ref: object = None  # weakref to the owning layer
+
+    def draw(self, initializer, layer) -> None:
+        """Give the variable its real initial value (the one and only extra initialization)."""
+        init = keras.initializers.get(initializer if initializer is not None else "glorot_uniform")
+        var = self.variable
+        var.assign(init(tuple(var.shape), dtype=var.dtype))
+        if self.attr is not None and layer is not None:
+            object.__setattr__(layer, self.attr, init)
+        self.placeholder = False
 
 
 def _resolve_graph(model) -> None:
@@ -413,13 +443,8 @@ def _resolve_graph(model) -> None:
             )
             if new.match is not None and state.active:
                 state.matched.add(new.match.rule.index)
-            used = rec.decision.initializer
-            target = new.initializer
-            if not _same_initializer(target, used):
-                init = keras.initializers.get(target if target is not None else "glorot_uniform")
-                var.assign(init(tuple(var.shape), dtype=var.dtype))
-                if rec.attr is not None:
-                    object.__setattr__(op, rec.attr, init)
+            if rec.placeholder or not _same_initializer(new.initializer, rec.decision.initializer):
+                rec.draw(new.initializer, op)
             rec.decision = new
 
 
@@ -464,9 +489,26 @@ class PolicyScope:
         self._token = None
         state = self.state
         state.active = False
+        _finalize_placeholders(state)
         if exc_type is None:
             _report_unused(state)
         return False
+
+
+def _finalize_placeholders(state: ScopeState) -> None:
+    """Weights still waiting for a graph when the scope ends get their provisional decision."""
+    for rec in state.placeholders:
+        if rec.placeholder:
+            rec.pending = False
+            owner = _owner_of(rec)
+            rec.draw(
+                rec.decision.initializer if rec.decision.reason == "rule" else rec.original, owner
+            )
+    state.placeholders.clear()
+
+
+def _owner_of(rec):
+    return rec.layer_ref() if rec.layer_ref is not None else None
 
 
 def _report_unused(state: ScopeState) -> None:

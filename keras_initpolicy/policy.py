@@ -128,7 +128,7 @@ class _Loader:
         for st in pfile.directives:
             if st.name != "include":
                 continue
-            if not isinstance(st.value, str) or isinstance(st.value, bool):
+            if type(st.value) is not str:  # a bare word or number: reported by validation (IP107)
                 continue  # malformed: reported by validation as IP107
             target = (base / st.value).resolve()
             where = dict(source=source, line=st.line, column=st.column, text=text, code="IP002")

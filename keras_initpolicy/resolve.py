@@ -97,6 +97,15 @@ def _equal(actual: Any, want: Any) -> bool:
     return actual == want
 
 
+def _canonical(cls: str) -> str:
+    """Exported aliases (``Convolution2D``) resolve to the class Keras instantiates (``Conv2D``)."""
+    if cls == "*":
+        return cls
+    from .layer_catalog import canonical_class
+
+    return canonical_class(cls) or cls
+
+
 class Resolver:
     """Index of a policy's rules for fast, precedence-correct lookup."""
 
@@ -106,7 +115,7 @@ class Resolver:
         attrs: set[str] = set()
         for rule in self.rules:
             for sel in rule.selectors:
-                self._by_class[sel.cls].append((rule, sel))
+                self._by_class[_canonical(sel.cls)].append((rule, sel))
                 attrs.update(p.attr for p in sel.predicates)
         # Most specific / latest first, so the first match of a bucket is that bucket's best.
         for bucket in self._by_class.values():

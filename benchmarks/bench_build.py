@@ -1,0 +1,113 @@
+"""Build overhead: a deep Conv->BN->ReLU + Dense network under a policy vs the same network
+with the same initializers written by hand (issue 3: time ratio <= 1.15, memory ratio <= 1.10).
+
+Run: KERAS_BACKEND=jax python benchmarks/bench_build.py [--blocks 24] [--repeat 9]
+
+Both variants are built alternately in one process (hand, policy, hand, policy, ...), after
+one warm-up build of each; the script prints the median wall time of each and the ratio.
+Memory: the peak of Python-tracked allocations (tracemalloc, which includes NumPy buffers)
+during each build, median over the same runs, and the ratio. The policy variant includes
+everything the plugin does: hooks, resolution, graph-dependent re-decision of the convs
+(their activation is known only once the BN -> ReLU consumers exist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+import tracemalloc
+
+import keras
+from keras import layers
+
+import keras_initpolicy as kip
+
+POLICY = kip.parse(
+    """
+    @seed 7
+    Conv2D[activation=relu] -> he_normal
+    Dense[activation=relu]  -> he_normal
+    Dense                   -> glorot_uniform
+    BatchNormalization.gamma -> ones
+    *.bias                  -> zeros
+    """
+)
+
+
+def build(blocks: int, by_hand: bool) -> keras.Model:
+    def init(kind):
+        return (
+            {
+                "he": keras.initializers.HeNormal(seed=1),
+                "glorot": keras.initializers.GlorotUniform(seed=2),
+            }[kind]
+            if by_hand
+            else None
+        )
+
+    def kw(kind):
+        return {"kernel_initializer": init(kind), "bias_initializer": "zeros"} if by_hand else {}
+
+    inputs = keras.Input((16, 16, 8))
+    x = inputs
+    for _ in range(blocks):
+        x = layers.Conv2D(16, 3, padding="same", **kw("he"))(x)
+        x = layers.BatchNormalization(**({"gamma_initializer": "ones"} if by_hand else {}))(x)
+        x = layers.Activation("relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(64, activation="relu", **kw("he"))(x)
+    outputs = layers.Dense(10, **kw("glorot"))(x)
+    return keras.Model(inputs, outputs)
+
+
+def _build_once(blocks: int, by_hand: bool) -> None:
+    if by_hand:
+        build(blocks, True)
+    else:
+        with POLICY.scope():
+            build(blocks, False)
+
+
+def measure_time(blocks: int, by_hand: bool) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    _build_once(blocks, by_hand)
+    return time.perf_counter() - t0
+
+
+def measure_memory(blocks: int, by_hand: bool) -> int:
+    """Peak Python-tracked bytes during one build (tracemalloc slows the build, so timing
+    runs are separate)."""
+    gc.collect()
+    tracemalloc.start()
+    _build_once(blocks, by_hand)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=24)
+    parser.add_argument("--repeat", type=int, default=9)
+    args = parser.parse_args()
+    measure_time(args.blocks, True), measure_time(args.blocks, False)  # warm-up
+    hand_t, pol_t, hand_m, pol_m = [], [], [], []
+    for _ in range(args.repeat):
+        hand_t.append(measure_time(args.blocks, True))
+        pol_t.append(measure_time(args.blocks, False))
+    for _ in range(max(3, args.repeat // 3)):
+        hand_m.append(measure_memory(args.blocks, True))
+        pol_m.append(measure_memory(args.blocks, False))
+    ht, pt = statistics.median(hand_t), statistics.median(pol_t)
+    hm, pm = statistics.median(hand_m), statistics.median(pol_m)
+    print(f"backend={keras.backend.backend()} blocks={args.blocks} repeat={args.repeat}")
+    print(f"by hand: median {ht * 1e3:.1f} ms, peak {hm / 2**20:.2f} MiB")
+    print(f"policy:  median {pt * 1e3:.1f} ms, peak {pm / 2**20:.2f} MiB")
+    print(f"time ratio policy/hand: {pt / ht:.3f}; memory ratio: {pm / hm:.3f}")
+
+
+if __name__ == "__main__":
+    main()
