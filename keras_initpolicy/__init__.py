@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .diagnostics import Diagnostic
 from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
+from .lint import lint
 from .policy import Policy, load, parse
 
 __version__ = "0.1.0"
@@ -39,7 +40,6 @@ _LAZY = {
     "apply_policy": ("integration", "apply_policy"),
     "Explanation": ("explain", "Explanation"),
     "Assignment": ("explain", "Assignment"),
-    "lint": ("lint", "lint"),
     "project_policy": ("project", "project_policy"),
 }
 

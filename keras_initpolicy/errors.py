@@ -18,7 +18,7 @@ def caret_excerpt(text: str | None, line: int | None, column: int | None) -> str
     """
     if not text or not line:
         return ""
-    lines = text.splitlines()
+    lines = text.split("\n")
     if not 1 <= line <= len(lines):
         return ""
     src = lines[line - 1].expandtabs(1)

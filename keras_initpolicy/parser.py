@@ -233,17 +233,17 @@ def _syntax_error(exc: UnexpectedInput, text: str, source: str) -> PolicySyntaxE
         tok = exc.token
         if tok.type == "$END":
             received = "end of input"
-            lines = text.splitlines() or [""]
+            lines = text.split("\n")
             line, column = len(lines), len(lines[-1]) + 1
         elif tok.type == "_NL":
             received = "end of line"
         else:
             received = repr(str(tok))
-        expected = _describe_expected(exc.expected or ())
+        expected = _describe_expected(getattr(exc, "accepts", None) or exc.expected or ())
     else:  # UnexpectedEOF
         received = "end of input"
         expected = _describe_expected(getattr(exc, "expected", ()) or ())
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         line, column = len(lines), len(lines[-1]) + 1
     message = f"unexpected {received}"
     if expected:
@@ -258,7 +258,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, source: str) -> PolicySyntaxE
 
 def _hint(text: str, line: int | None) -> str:
     """A suggestion for the most common mistakes, judged from the offending line."""
-    lines = text.splitlines()
+    lines = text.split("\n")
     if not line or not 1 <= line <= len(lines):
         return ""
     src = lines[line - 1]
