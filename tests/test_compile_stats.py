@@ -137,7 +137,11 @@ def check_distribution(x: np.ndarray, r: float, sigma: float, distribution: str)
         expected_std = sigma
         beyond = np.mean(np.abs(x) > 2.05 * sigma / TRUNCATION_STD)
         if distribution == "truncated":
-            assert np.abs(x).max() <= 2 * sigma / TRUNCATION_STD * (1 + 1e-5)
+            bound = 2 * sigma / TRUNCATION_STD * (1 + 1e-5)
+            # Keras's torch backend draws 4 normals per value and keeps the first one inside
+            # (-2, 2); with probability 0.0455**4 ~ 4e-6 none is, and an untruncated one stays.
+            allowed = 5e-5 if keras.backend.backend() == "torch" else 0.0
+            assert np.mean(np.abs(x) > bound) <= allowed
         else:  # untruncated: about 2% of N(0, 1) lies beyond 2.33
             assert beyond > 0.01
     assert abs(x.mean()) < 5 * expected_std / math.sqrt(n)
