@@ -1,19 +1,61 @@
 #!/usr/bin/env bash
-# Install everything into ./.venv and run the whole test suite (lint + tests).
+# Install everything into ./.venv and run the whole test suite: ruff, the backend-independent
+# tests once, then the Keras tests (marker `keras`, see tests/conftest.py) under every backend.
 # This is the README's test command and exactly what CI (.ci/run) runs.
+#
+#   bash tools/test.sh                      # everything
+#   BACKENDS="jax torch" bash tools/test.sh # a subset of backends
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY="${PYTHON:-python3}"
+BACKENDS="${BACKENDS:-tensorflow jax torch}"
+# torch is pinned: this exact version is the one CI has a wheel for.
+TORCH_REQUIREMENT="torch==2.13.0"
+
+header() {
+  echo
+  echo "======================================================================"
+  echo "== $*"
+  echo "======================================================================"
+}
+
+header "install into .venv"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -m pip install --quiet -e ".[test]" "$TORCH_REQUIREMENT"
 
-echo "== ruff"
+header "ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
-echo "== pytest (KERAS_BACKEND=tensorflow)"
-KERAS_BACKEND=tensorflow .venv/bin/python -m pytest -q
+failed=()
+run_pytest() {
+  local name="$1"
+  shift
+  local start=$SECONDS
+  if "$@"; then
+    echo "-- $name: passed in $((SECONDS - start)) s"
+  else
+    echo "-- $name: FAILED (exit $?) after $((SECONDS - start)) s"
+    failed+=("$name")
+  fi
+}
+
+header "backend-independent tests (pytest -m 'not keras')"
+run_pytest "backend-independent" .venv/bin/python -m pytest -q -m "not keras"
+
+for backend in $BACKENDS; do
+  header "Keras tests, KERAS_BACKEND=$backend (pytest -m keras)"
+  run_pytest "KERAS_BACKEND=$backend" \
+    env KERAS_BACKEND="$backend" .venv/bin/python -m pytest -q -m keras
+done
+
+header "summary"
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all passed: backend-independent + Keras on: $BACKENDS"
