@@ -71,6 +71,7 @@ def train(name: str, policy_text: str | None, data, args) -> dict:
         optimizer=keras.optimizers.SGD(learning_rate=args.lr, momentum=0.9),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        run_eagerly=args.quick,  # tracing/compiling costs more than a few eager steps
     )
     x_train, y_train, x_test, y_test = data
     history = model.fit(
