@@ -16,6 +16,7 @@ IP202, IP203 and IP205 only fire when a selector pins the activation with ``acti
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from . import initcatalog
@@ -212,15 +213,19 @@ def _dead_and_duplicate(rules: tuple[Rule, ...]) -> list[Diagnostic]:
         else:
             seen[key] = rule
     keys = [[_SelKey.of(s) for s in rule.selectors] for rule in rules]
-    by_weight: dict[tuple, list[int]] = {}
+    # Index selectors by what ``_covers`` requires of a later selector (same source and weight
+    # part, a class name the earlier one answers to, predicates a subset of the earlier ones), so
+    # the search is not quadratic in the number of rules (20,000-rule policies).
+    index: dict[tuple, list[tuple[int, _SelKey]]] = {}
     for i, (rule, sels) in enumerate(zip(rules, keys, strict=True)):
         for k in sels:
-            by_weight.setdefault((rule.source, k.weight), []).append(i)
+            names = {k.cls} if k.cls == "*" else {k.cls, lc.canonical_class(k.cls) or k.cls}
+            for name in names:
+                index.setdefault((rule.source, k.weight, name, k.preds), []).append((i, k))
     for i, rule in enumerate(rules):
         winners = []
         for k in keys[i]:
-            later = (j for j in by_weight[(rule.source, k.weight)] if j > i)
-            winner = next((j for j in later if any(_covers(t, k) for t in keys[j])), None)
+            winner = _first_cover(index, rule.source, i, k)
             if winner is None:
                 break
             winners.append(rules[winner].line)
@@ -232,3 +237,28 @@ def _dead_and_duplicate(rules: tuple[Rule, ...]) -> list[Diagnostic]:
             )
             found.append(Diagnostic.make("IP301", rule.line, rule.column, message, rule.source))
     return found
+
+
+def _first_cover(index: dict, source: str, i: int, k: _SelKey) -> int | None:
+    """The first rule after rule ``i`` with a selector that covers ``k`` (see ``_covers``)."""
+    names = {"*"} if k.cls == "*" else ({k.cls} | k.bases) - {"*"}
+    preds = sorted(k.preds, key=repr)
+    if len(preds) > 10:  # too many subsets to enumerate: scan every later rule
+        subsets = {key[3] for key in index if key[0] == source and key[1] == k.weight}
+    else:
+        subsets = {
+            frozenset(p for bit, p in enumerate(preds) if mask >> bit & 1)
+            for mask in range(1 << len(preds))
+        }
+    best = None
+    for name in names:
+        for subset in subsets:
+            entries = index.get((source, k.weight, name, subset), ())
+            start = bisect.bisect_right(entries, i, key=lambda e: e[0])
+            for j, t in entries[start:]:
+                if best is not None and j >= best:
+                    break
+                if _covers(t, k):
+                    best = j
+                    break
+    return best
