@@ -312,14 +312,35 @@ def parse_file(text: str, source: str = "<string>") -> PolicyFile:
 
 
 def _nesting_error(exc: _NestingTooDeep, text: str, source: str) -> PolicySyntaxError:
+    line, column = exc.line, exc.column
+    if not line:  # only empty tuples inside: no token to take a position from
+        line, column = _deep_paren(text)
     return PolicySyntaxError(
         f"tuples nest deeper than {MAX_NESTING} levels",
         source=source,
-        line=exc.line,
-        column=exc.column,
+        line=line,
+        column=column,
         text=text,
         code="IP001",
     )
+
+
+def _deep_paren(text: str) -> tuple[int, int]:
+    """Line and column of the first ``(`` nested deeper than ``MAX_NESTING`` (strings and
+    comments skipped), or (1, 1)."""
+    depth = 0
+    for match in re.finditer(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[()\n]', text):
+        token = match.group()
+        if token == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                pos = match.start()
+                return text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+        elif token == ")":
+            depth = max(0, depth - 1)
+        elif token == "\n":
+            depth = 0
+    return 1, 1
 
 
 def _stamp(statement, source: str):
