@@ -58,19 +58,17 @@ def _tensorflow(model, x, loss_fn, variables):
 def _jax(model, x, loss_fn, variables):
     import jax
 
-    trainable = list(model.trainable_variables)
-    index = {id(v): i for i, v in enumerate(trainable)}
-    non_trainable = [v.value for v in model.non_trainable_variables]
+    kernels = list(variables.values())
 
     def compute(values):
-        outputs, _ = model.stateless_call(values, non_trainable, x, training=False)
-        outputs = _as_list(outputs)
+        # ``model(...)`` rather than ``stateless_call``: ``__call__`` drops ``training`` for a
+        # ``call`` that does not take it; the scope substitutes the traced kernel values.
+        with keras.StatelessScope(state_mapping=list(zip(kernels, values, strict=True))):
+            outputs = _as_list(model(x, training=False))
         return loss_fn(outputs), outputs
 
-    (_, outputs), all_grads = jax.value_and_grad(compute, has_aux=True)(
-        [v.value for v in trainable]
-    )
-    return outputs, [all_grads[index[id(v)]] for v in variables.values()]
+    (_, outputs), grads = jax.value_and_grad(compute, has_aux=True)([v.value for v in kernels])
+    return outputs, grads
 
 
 def _torch(model, x, loss_fn, variables):

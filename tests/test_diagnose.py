@@ -191,6 +191,25 @@ def test_given_inputs_are_used():
     assert first.activation_std == 0.0  # zero input, zero bias
 
 
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(8, activation="relu")
+        self.out = keras.layers.Dense(2)
+
+    def call(self, x):  # no ``training`` argument
+        return self.out(self.hidden(x))
+
+
+def test_subclassed_model_reports_gradients_only():
+    policy = kip.parse("@seed 0\nDense -> auto\n")
+    run = diagnose(policy, _Subclassed, inputs=np.ones((4, 3), "float32")).runs[0]
+    assert [s.activation for s in run.layers] == ["relu", "linear"]
+    assert all(s.activation_std is None and s.gradient_std > 0 for s in run.layers)
+    with pytest.raises(ValueError, match="inputs="):
+        diagnose(policy, _Subclassed)
+
+
 # -- the gradient adapter -------------------------------------------------------------------------
 
 
