@@ -5,6 +5,7 @@ Graph access goes through ``keras_hooks`` (the one module that knows Keras inter
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import keras
@@ -61,7 +62,12 @@ class ActivationInfo:
 
 
 def class_names(layer) -> tuple[str, ...]:
-    return tuple(k.__name__ for k in type(layer).__mro__ if k is not object)
+    return _class_names(type(layer))
+
+
+@functools.lru_cache(maxsize=4096)
+def _class_names(cls) -> tuple[str, ...]:
+    return tuple(k.__name__ for k in cls.__mro__ if k is not object)
 
 
 def _slope_for(name: str, default: float | None = None) -> float | None:
@@ -76,6 +82,20 @@ def _name_of(fn) -> str:
     if fn is None:
         return "linear"
     try:
+        return _NAMES[fn]
+    except (KeyError, TypeError):
+        pass
+    name = _serialize_name(fn)
+    if getattr(fn, "__module__", "").startswith("keras."):
+        _NAMES[fn] = name  # Keras's own activation functions: a small, fixed set
+    return name
+
+
+_NAMES: dict = {}
+
+
+def _serialize_name(fn) -> str:
+    try:
         name = keras.activations.serialize(fn)
     except (ValueError, TypeError):
         name = getattr(fn, "__name__", "custom")
@@ -84,19 +104,28 @@ def _name_of(fn) -> str:
     return str(name)
 
 
+_ACTIVATION_LAYERS = ("LeakyReLU", "ReLU", "PReLU", "ELU", "Softmax")
+
+
+@functools.lru_cache(maxsize=4096)
+def _activation_layer_kind(cls) -> str | None:
+    names = set(_class_names(cls))
+    return next((n for n in _ACTIVATION_LAYERS if n in names), None)
+
+
 def own_activation(layer) -> ActivationInfo | None:
     """The nonlinearity ``layer`` applies itself, or None when it applies none (linear)."""
-    names = set(class_names(layer))
-    if "LeakyReLU" in names:
+    kind = _activation_layer_kind(type(layer))
+    if kind == "LeakyReLU":
         return ActivationInfo("leaky_relu", float(layer.negative_slope), "own")
-    if "ReLU" in names:
+    if kind == "ReLU":
         slope = float(getattr(layer, "negative_slope", 0.0) or 0.0)
         return ActivationInfo("leaky_relu" if slope else "relu", slope, "own")
-    if "PReLU" in names:
+    if kind == "PReLU":
         return ActivationInfo("relu", 0.0, "own (PReLU starts at slope 0)")
-    if "ELU" in names:
+    if kind == "ELU":
         return ActivationInfo("elu", None, "own")
-    if "Softmax" in names:
+    if kind == "Softmax":
         return ActivationInfo("softmax", None, "own")
     fn = getattr(layer, "activation", None)
     if fn is None or not callable(fn):
@@ -134,9 +163,7 @@ def _follow(
 
 
 def _is_activation_layer(layer) -> bool:
-    return bool(
-        {"Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"} & set(class_names(layer))
-    )
+    return _activation_layer_kind(type(layer)) is not None or "Activation" in class_names(layer)
 
 
 def effective_activation(layer) -> ActivationInfo:

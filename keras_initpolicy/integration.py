@@ -193,8 +193,14 @@ def decide(
     activation: ActivationInfo,
     ordinal: int,
     occurrence: int = 0,
+    *,
+    compile: bool = True,
 ) -> Decision:
-    """Decide one weight's initializer under ``policy`` (pure with respect to Keras state)."""
+    """Decide one weight's initializer under ``policy`` (pure with respect to Keras state).
+
+    With ``compile=False`` a rule decision carries no initializer yet (``initializer=None``):
+    used for weights whose rule may still change once their graph is known.
+    """
     shape = tuple(int(s) for s in shape)
     sfi, sfo = shape_fans(shape)
     keep = Decision(original, "keras-default", None, activation, sfi, sfo)
@@ -219,6 +225,8 @@ def decide(
     graph_dep = _depends_on_activation(match)
     if explicit and policy.explicit == "keep":
         return Decision(original, "explicit", match, activation, fan_in, fan_out, graph_dep)
+    if not compile:
+        return Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
     seed = derive_seed(policy.seed, rule_seed(init), ordinal, weight, occurrence)
     ctx = WeightContext(
         shape=shape,
@@ -302,20 +310,24 @@ class _Callbacks:
 
 
 def _explicit_initializers(cls, args, kwargs) -> set[str]:
-    import inspect
-
     names = {k for k, v in kwargs.items() if k.endswith("_initializer") and v is not None}
     if args:
-        try:
-            params = list(inspect.signature(cls.__init__).parameters)[1:]
-        except (TypeError, ValueError):
-            params = []
-        names |= {
-            p
-            for p, v in zip(params, args, strict=False)
-            if p.endswith("_initializer") and v is not None
-        }
+        params = _init_params(cls)
+        names |= {p for p, v in zip(params, args) if p.endswith("_initializer") and v is not None}
     return names
+
+
+@functools.lru_cache(maxsize=1024)
+def _init_params(cls) -> tuple[str, ...]:
+    import inspect
+
+    try:
+        return tuple(inspect.signature(cls.__init__).parameters)[1:]
+    except (TypeError, ValueError):
+        return ()
+
+
+_PLACEHOLDER = keras.initializers.Zeros()
 
 
 def _add_weight(state: ScopeState, layer, original, kwargs):
@@ -332,21 +344,13 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     provisional = own or ActivationInfo("linear", None, "default (no graph)")
     attr = _initializer_attr(layer, initializer)
     explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
-    decision = decide(
-        state.policy,
-        state.resolver,
-        layer,
-        _enclosing(layer),
-        weight,
-        shape,
-        kwargs.get("dtype") or getattr(layer, "variable_dtype", None),
-        trainable,
-        initializer,
-        explicit,
-        provisional,
-        layer._kip_ordinal,
-        occurrence,
-    )
+    chain = _enclosing(layer)
+    args = (
+        state.policy, state.resolver, layer, chain, weight, shape,
+        kwargs.get("dtype") or getattr(layer, "variable_dtype", None), trainable, initializer,
+        explicit, provisional, layer._kip_ordinal, occurrence,
+    )  # fmt: skip
+    decision = decide(*args, compile=False)
     # A weight whose layer has no activation of its own may change rule once the graph is
     # known: when some predicate reads `activation`, or its initializer depends on it.
     pending = bool(
@@ -358,9 +362,11 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     # when its graph completes or when the scope ends, whichever comes first.
     placeholder = pending and state.active
     if placeholder:
-        kwargs["initializer"] = "zeros"
-    elif decision.reason == "rule":
-        kwargs["initializer"] = decision.initializer
+        kwargs["initializer"] = _PLACEHOLDER
+    else:
+        if decision.reason == "rule":
+            decision = decide(*args)
+            kwargs["initializer"] = decision.initializer
     try:
         variable = original(layer, **kwargs)
     except (ValueError, TypeError) as exc:
@@ -373,16 +379,9 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
         state.matched.add(decision.match.rule.index)
     key = weight if occurrence == 0 else f"{weight}#{occurrence}"
     record = _Record(
-        variable,
-        decision,
-        attr,
-        explicit,
-        initializer,
-        state,
-        pending,
-        placeholder,
-        weakref.ref(layer),
-    )
+        variable, decision, attr, explicit, initializer, state, pending, placeholder,
+        weakref.ref(layer), tuple(chain), args,
+    )  # fmt: skip
     records[key] = record
     if placeholder:
         state.placeholders.append(record)
@@ -402,6 +401,8 @@ class _Record:
     pending: bool
     placeholder: bool = False
     layer_ref: object = None  # weakref to the owning layer
+    chain: tuple = ()  # enclosing layers at creation
+    args: tuple = ()  # the arguments of the provisional decision
 
     def draw(self, initializer, layer) -> None:
         """Give the variable its real initial value (the one and only extra initialization)."""
@@ -430,7 +431,7 @@ def _resolve_graph(model) -> None:
                 state.policy,
                 state.resolver,
                 op,
-                [],
+                list(rec.chain),
                 weight,
                 var.shape,
                 var.dtype,
@@ -500,10 +501,9 @@ def _finalize_placeholders(state: ScopeState) -> None:
     for rec in state.placeholders:
         if rec.placeholder:
             rec.pending = False
-            owner = _owner_of(rec)
-            rec.draw(
-                rec.decision.initializer if rec.decision.reason == "rule" else rec.original, owner
-            )
+            rec.decision = decide(*rec.args)
+            target = rec.decision.initializer if rec.decision.reason == "rule" else rec.original
+            rec.draw(target, _owner_of(rec))
     state.placeholders.clear()
 
 
