@@ -313,7 +313,8 @@ def _explicit_initializers(cls, args, kwargs) -> set[str]:
     names = {k for k, v in kwargs.items() if k.endswith("_initializer") and v is not None}
     if args:
         params = _init_params(cls)
-        names |= {p for p, v in zip(params, args) if p.endswith("_initializer") and v is not None}
+        pairs = zip(params, args, strict=False)
+        names |= {p for p, v in pairs if p.endswith("_initializer") and v is not None}
     return names
 
 
