@@ -7,6 +7,7 @@ column of a token inside a rule's source line, so diagnostics point at the offen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import layer_catalog as lc
 from .nodes import Selector
@@ -85,6 +86,12 @@ def reach(cls_name: str | Selector) -> Reach:
     """
     if isinstance(cls_name, Selector):
         return reach(cls_name.cls).narrow(cls_name)
+    return _reach(str(cls_name), lc._generation[0])
+
+
+@lru_cache(maxsize=512)
+def _reach(cls_name: str, generation: int) -> Reach:
+    """``reach`` for a class name, cached per catalogue generation (custom layers change it)."""
     if cls_name == "*":
         classes = lc.subclasses_of("*")
         is_open = True
