@@ -130,7 +130,7 @@ def format_policy(text: str, source: str = "<string>") -> str:
             events.append((comment.line, comment.column, _Line("comment", body)))
             covered.add(comment.line)
     for number, line in enumerate(lines, start=1):
-        if number not in covered and not line.strip(" \t\f;"):
+        if number not in covered and not line.strip(" \t\f;\r"):
             if not line.strip():
                 events.append((number, 0, _Line("blank")))
     events.sort(key=lambda e: (e[0], e[1]))
