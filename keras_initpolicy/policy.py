@@ -130,8 +130,11 @@ class _Loader:
                 continue
             if type(st.value) is not str:  # a bare word or number: reported by validation (IP107)
                 continue  # malformed: reported by validation as IP107
-            target = (base / st.value).resolve()
             where = dict(source=source, line=st.line, column=st.column, text=text, code="IP002")
+            try:
+                target = (base / st.value).resolve()
+            except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError before 3.13
+                raise PolicyError(f"cannot resolve {st.value!r}: {exc}", **where) from None
             if target in stack:
                 chain = " -> ".join(str(p.name) for p in (*stack, target))
                 raise PolicyError(f"@include cycle: {chain}", **where)
