@@ -508,6 +508,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PolicySyntaxError as exc:  # pragma: no cover - every command handles its own
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
+    except ModuleNotFoundError as exc:  # explain/diagnose in an install without Keras
+        if (exc.name or "").split(".")[0] not in ("keras", "numpy", "tensorflow", "jax", "torch"):
+            raise
+        _error(
+            f"`initpolicy {_command_of(argv)}` needs Keras and a backend ({exc}); install them, "
+            "e.g. pip install 'keras-initpolicy[tensorflow]'"
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 
