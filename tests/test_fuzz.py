@@ -429,3 +429,37 @@ def test_non_utf8_file_on_the_command_line_is_a_finding_not_a_traceback(tmp_path
     assert "Traceback" not in proc.stderr
     assert f"{path}:2:23: IP001" in proc.stdout
     assert "UTF-8" in proc.stdout
+
+
+# -- docs/errors.md quotes real messages --------------------------------------------------------
+
+ERRORS_DOC = ROOT / "docs" / "errors.md"
+
+
+@pytest.mark.parametrize(
+    "text, source",
+    [
+        ("Dense[activation=relu] => he_normal", "<string>"),
+        ("Dense[activation=relu] he_normal", "<string>"),
+        ("Dense[activation=relu -> he_normal", "<string>"),
+        ("Dense -> f(" + "(" * 20 + "1" + ")" * 20 + ")", "<string>"),
+        ("Dense -> he_normal\x00", "<string>"),
+        ("Dënse -> he_normal", "<string>"),
+        ("Dense -> he_normel", "team.initpolicy"),
+        ("LSTM.recurrent_kernel -> orthogonal(gain=-1)", "<string>"),
+        ("Conv2D -> identity", "<string>"),
+    ],
+)
+def test_errors_doc_quotes_the_real_messages(text, source):
+    with pytest.raises(kip.PolicyError) as info:
+        kip.parse(text, source=source)
+    first_line = f"{type(info.value).__name__}: {str(info.value).splitlines()[0]}"
+    assert first_line in ERRORS_DOC.read_text("utf-8")
+
+
+def test_errors_doc_quotes_the_real_type_errors():
+    doc = ERRORS_DOC.read_text("utf-8")
+    for bad in (b"Dense -> he_normal", 42):
+        with pytest.raises(TypeError) as info:
+            (kip.parse if isinstance(bad, bytes) else kip.lint)(bad)
+        assert f"TypeError: {info.value}" in doc
