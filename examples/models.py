@@ -9,7 +9,7 @@ from keras import layers
 
 
 def cnn(num_classes: int = 10) -> keras.Model:
-    """Conv -> BN -> ReLU blocks, a depthwise block, a classifier."""
+    """Conv -> BN -> ReLU blocks, a LeakyReLU 1x1 conv, a depthwise block, a classifier."""
     inputs = keras.Input((32, 32, 3))
     x = inputs
     for filters in (16, 32):
@@ -17,6 +17,8 @@ def cnn(num_classes: int = 10) -> keras.Model:
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(32, 1, use_bias=False)(x)
+    x = layers.LeakyReLU(negative_slope=0.1)(x)
     x = layers.DepthwiseConv2D(3, padding="same")(x)
     x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)

@@ -12,5 +12,6 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[tensorflow]"
 
 export KERAS_BACKEND="${KERAS_BACKEND:-tensorflow}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"  # keep TensorFlow's start-up chatter out of the table
 .venv/bin/initpolicy lint examples/policies/
 .venv/bin/initpolicy explain examples/policies/cnn.initpolicy --model examples.models:cnn
