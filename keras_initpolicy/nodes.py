@@ -7,7 +7,6 @@ compilation all read them. Nothing here imports Keras.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 __all__ = [
     "Word",
@@ -38,7 +37,7 @@ class Word(str):
 
 
 # A value is a number, a quoted string, a bare Word, True/False/None, or a tuple of values.
-Value = Union[int, float, str, Word, bool, None, tuple]
+Value = int | float | str | Word | bool | None | tuple
 
 
 def value_text(value: Value) -> str:
