@@ -1,7 +1,7 @@
 """Build overhead: a deep Conv->BN->ReLU + Dense network under a policy vs the same network
 with the same initializers written by hand (issue 3: time ratio <= 1.15, memory ratio <= 1.10).
 
-Run: KERAS_BACKEND=jax python benchmarks/bench_build.py [--blocks 24] [--repeat 9]
+Run: KERAS_BACKEND=jax python benchmarks/bench_build.py [--blocks 24] [--filters 64] [--repeat 9]
 
 Both variants are built alternately in one process (hand, policy, hand, policy, ...), after
 one warm-up build of each; the script prints the median wall time of each and the ratio.
@@ -36,7 +36,7 @@ POLICY = kip.parse(
 )
 
 
-def build(blocks: int, by_hand: bool) -> keras.Model:
+def build(blocks: int, by_hand: bool, filters: int = 64) -> keras.Model:
     def init(kind):
         return (
             {
@@ -53,7 +53,7 @@ def build(blocks: int, by_hand: bool) -> keras.Model:
     inputs = keras.Input((16, 16, 8))
     x = inputs
     for _ in range(blocks):
-        x = layers.Conv2D(16, 3, padding="same", **kw("he"))(x)
+        x = layers.Conv2D(filters, 3, padding="same", **kw("he"))(x)
         x = layers.BatchNormalization(**({"gamma_initializer": "ones"} if by_hand else {}))(x)
         x = layers.Activation("relu")(x)
     x = layers.GlobalAveragePooling2D()(x)
@@ -62,12 +62,15 @@ def build(blocks: int, by_hand: bool) -> keras.Model:
     return keras.Model(inputs, outputs)
 
 
+FILTERS = 64
+
+
 def _build_once(blocks: int, by_hand: bool) -> None:
     if by_hand:
-        build(blocks, True)
+        build(blocks, True, FILTERS)
     else:
         with POLICY.scope():
-            build(blocks, False)
+            build(blocks, False, FILTERS)
 
 
 def measure_time(blocks: int, by_hand: bool) -> float:
@@ -92,7 +95,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=24)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--filters", type=int, default=64)
     args = parser.parse_args()
+    global FILTERS
+    FILTERS = args.filters
     measure_time(args.blocks, True), measure_time(args.blocks, False)  # warm-up
     hand_t, pol_t, hand_m, pol_m = [], [], [], []
     for _ in range(args.repeat):
@@ -103,7 +109,10 @@ def main() -> None:
         pol_m.append(measure_memory(args.blocks, False))
     ht, pt = statistics.median(hand_t), statistics.median(pol_t)
     hm, pm = statistics.median(hand_m), statistics.median(pol_m)
-    print(f"backend={keras.backend.backend()} blocks={args.blocks} repeat={args.repeat}")
+    print(
+        f"backend={keras.backend.backend()} blocks={args.blocks} filters={args.filters} "
+        f"repeat={args.repeat}"
+    )
     print(f"by hand: median {ht * 1e3:.1f} ms, peak {hm / 2**20:.2f} MiB")
     print(f"policy:  median {pt * 1e3:.1f} ms, peak {pm / 2**20:.2f} MiB")
     print(f"time ratio policy/hand: {pt / ht:.3f}; memory ratio: {pm / hm:.3f}")

@@ -25,7 +25,7 @@ from .compile import WeightContext, compile_initializer, rule_seed
 from .errors import PolicyError, UnusedRuleWarning
 from .fans import layer_fans, shape_fans
 from .policy import Policy, load
-from .resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver
+from .resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver, reads_activation
 
 __all__ = ["PolicyScope", "apply_policy", "apply_to_model", "decide", "Decision", "current_scope"]
 
@@ -33,15 +33,12 @@ _current: contextvars.ContextVar[ScopeState | None] = contextvars.ContextVar(
     "keras_initpolicy_scope", default=None
 )
 
-# Initializer arguments whose result depends on the effective activation.
-_ACTIVATION_DEPENDENT_INITS = frozenset({"auto"})
-
 
 def current_scope() -> ScopeState | None:
     return _current.get()
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """What the policy decided for one weight."""
 
@@ -144,6 +141,31 @@ class _LayerAttrs(dict):
 _ABSENT = object()
 
 
+class _Attributes:
+    """``layer.<key>`` as a read-only mapping (fans read ``groups``, ``equation``...)."""
+
+    __slots__ = ("_layer",)
+
+    def __init__(self, layer) -> None:
+        self._layer = layer
+
+    def __bool__(self) -> bool:
+        return True
+
+    def get(self, key, default=None):
+        value = getattr(self._layer, key, default)
+        return value if _is_plain(value) else default
+
+    def __getitem__(self, key):
+        value = self.get(key, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key) -> bool:
+        return self.get(key, _ABSENT) is not _ABSENT
+
+
 def _is_plain(value) -> bool:
     if value is None or isinstance(value, bool | int | float | str):
         return True
@@ -217,45 +239,57 @@ def decide(
         return keep
     init = match.rule.init
     mode = str(init.keywords.get("fans", "layer"))
-    config = _LayerAttrs(layer, activation)
     try:
-        fan_in, fan_out = layer_fans(class_names(layer), config, weight, shape, mode)
+        fan_in, fan_out = layer_fans(class_names(layer), _Attributes(layer), weight, shape, mode)
     except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
         fan_in, fan_out = sfi, sfo
     graph_dep = _depends_on_activation(match)
     if explicit and policy.explicit == "keep":
         return Decision(original, "explicit", match, activation, fan_in, fan_out, graph_dep)
+    decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
     if not compile:
-        return Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
+        return decision
+    return compile_decision(policy, decision, layer, weight, shape, dtype, ordinal, occurrence)
+
+
+def compile_decision(
+    policy: Policy,
+    decision: Decision,
+    layer,
+    weight: str,
+    shape,
+    dtype,
+    ordinal: int,
+    occurrence: int,
+) -> Decision:
+    """Turn a matched, not yet compiled rule decision into a Keras initializer."""
+    match = decision.match
+    init = match.rule.init
+    shape = tuple(int(s) for s in shape)
+    sfi, sfo = shape_fans(shape)
     seed = derive_seed(policy.seed, rule_seed(init), ordinal, weight, occurrence)
     ctx = WeightContext(
         shape=shape,
         dtype=dtype,
-        fan_in=fan_in,
-        fan_out=fan_out,
+        fan_in=decision.fan_in,
+        fan_out=decision.fan_out,
         shape_fan_in=sfi,
         shape_fan_out=sfo,
-        activation=activation.name,
-        negative_slope=activation.negative_slope,
+        activation=decision.activation.name,
+        negative_slope=decision.activation.negative_slope,
         seed=seed,
     )
     try:
-        compiled = compile_initializer(init, ctx)
+        decision.initializer = compile_initializer(init, ctx)
     except PolicyError as exc:
         raise _build_error(layer, weight, shape, match, exc.message) from None
     except (ValueError, TypeError) as exc:
         raise _build_error(layer, weight, shape, match, str(exc)) from None
-    return Decision(compiled, "rule", match, activation, fan_in, fan_out, graph_dep)
+    return decision
 
 
 def _depends_on_activation(match: Match) -> bool:
-    init = match.rule.init
-    kw = init.keywords
-    return (
-        init.name in _ACTIVATION_DEPENDENT_INITS
-        or kw.get("negative_slope") == "auto"
-        or kw.get("variant") == "kwon"
-    )
+    return reads_activation(match.rule.init)
 
 
 def _build_error(layer, weight, shape, match: Match, why: str) -> PolicyError:
@@ -290,7 +324,8 @@ class _Callbacks:
             # initializers down: they are explicit only if the user gave them to the outer layer.
             explicit = set(getattr(creator, "_kip_explicit", ())) & explicit
         object.__setattr__(layer, "_kip_state", state)
-        object.__setattr__(layer, "_kip_explicit", frozenset(explicit))
+        if explicit:
+            object.__setattr__(layer, "_kip_explicit", frozenset(explicit))
         object.__setattr__(layer, "_kip_ordinal", state.next_ordinal())
         state.layers.append(weakref.ref(layer))
 
@@ -329,6 +364,7 @@ def _init_params(cls) -> tuple[str, ...]:
 
 
 _PLACEHOLDER = keras.initializers.Zeros()
+_NO_GRAPH = ActivationInfo("linear", None, "default (no graph)")
 
 
 def _add_weight(state: ScopeState, layer, original, kwargs):
@@ -338,11 +374,10 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     trainable = kwargs.get("trainable", True)
     if not hasattr(layer, "_kip_ordinal"):
         object.__setattr__(layer, "_kip_ordinal", state.next_ordinal())
-        object.__setattr__(layer, "_kip_explicit", frozenset())
     records = layer.__dict__.setdefault("_kip_records", {})
     occurrence = sum(1 for k in records if k.split("#")[0] == weight)
     own = own_activation(layer)
-    provisional = own or ActivationInfo("linear", None, "default (no graph)")
+    provisional = own or _NO_GRAPH
     attr = _initializer_attr(layer, initializer)
     explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
     chain = _enclosing(layer)
@@ -357,7 +392,11 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     pending = bool(
         trainable
         and own is None
-        and (decision.depends_on_graph or state.resolver.depends_on("activation"))
+        and state.resolver.activation_sensitive(
+            [class_names(lyr) for lyr in (layer, *chain)],
+            weight,
+            len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED,
+        )
     )
     # Inside an active scope such a weight starts as a cheap placeholder and is drawn once,
     # when its graph completes or when the scope ends, whichever comes first.
@@ -366,7 +405,16 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
         kwargs["initializer"] = _PLACEHOLDER
     else:
         if decision.reason == "rule":
-            decision = decide(*args)
+            decision = compile_decision(
+                state.policy,
+                decision,
+                layer,
+                weight,
+                shape,
+                args[6],
+                layer._kip_ordinal,
+                occurrence,
+            )
             kwargs["initializer"] = decision.initializer
     try:
         variable = original(layer, **kwargs)
@@ -381,7 +429,7 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     key = weight if occurrence == 0 else f"{weight}#{occurrence}"
     record = _Record(
         variable, decision, attr, explicit, initializer, state, pending, placeholder,
-        weakref.ref(layer), tuple(chain), args,
+        weakref.ref(layer), tuple(chain), args if placeholder else (),
     )  # fmt: skip
     records[key] = record
     if placeholder:
@@ -389,7 +437,7 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     return variable
 
 
-@dataclass
+@dataclass(slots=True)
 class _Record:
     """Provenance of one weight: what was decided, from which rule, and what Keras would use."""
 

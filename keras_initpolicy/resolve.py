@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .nodes import Predicate, Rule, Selector
+from .nodes import InitCall, Predicate, Rule, Selector
 
 __all__ = ["LayerFacts", "Match", "Resolver", "predicate_holds", "KERNEL_LIKE_EXCLUDED"]
 
@@ -97,6 +97,12 @@ def _equal(actual: Any, want: Any) -> bool:
     return actual == want
 
 
+def reads_activation(init: InitCall) -> bool:
+    """Does this initializer's result depend on the effective activation?"""
+    kw = init.keywords
+    return init.name == "auto" or kw.get("negative_slope") == "auto" or kw.get("variant") == "kwon"
+
+
 def _canonical(cls: str) -> str:
     """Exported aliases (``Convolution2D``) resolve to the class Keras instantiates (``Conv2D``)."""
     if cls == "*":
@@ -122,6 +128,7 @@ class Resolver:
             bucket.sort(key=lambda rs: (rs[1].specificity, rs[0].index), reverse=True)
         self._attrs = tuple(sorted(attrs))
         self._cache: dict[tuple, Match | None] = {}
+        self._sensitive: dict[tuple, bool] = {}
 
     @property
     def referenced_attributes(self) -> tuple[str, ...]:
@@ -130,6 +137,30 @@ class Resolver:
 
     def depends_on(self, attr: str) -> bool:
         return attr in self._attrs
+
+    def activation_sensitive(
+        self, chain_classes: Sequence[tuple[str, ...]], weight: str, kernel_like: bool
+    ) -> bool:
+        """Could the effective activation change which initializer this weight gets?
+
+        True when some rule that could target it (same classes and weight part, predicates
+        ignored) reads ``activation`` in a predicate or in its initializer (``auto``,
+        ``variant=kwon``, ``negative_slope=auto``). Conservative and cached per class chain.
+        """
+        key = (tuple(chain_classes), weight, kernel_like)
+        hit = self._sensitive.get(key)
+        if hit is None:
+            hit = self._sensitive[key] = any(
+                (sel.weight == weight if sel.weight is not None else kernel_like)
+                and (
+                    any(p.attr == "activation" for p in sel.predicates)
+                    or reads_activation(rule.init)
+                )
+                for classes in chain_classes
+                for name in (*classes, "*")
+                for rule, sel in self._by_class.get(name, ())
+            )
+        return hit
 
     def _cache_key(
         self, chain: Sequence[LayerFacts], weight: str, kernel_like: bool
