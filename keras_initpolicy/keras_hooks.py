@@ -1,7 +1,9 @@
 """The one module that touches Keras internals.
 
 Written against Keras 3.15 (checked with 3.10–3.15 source layouts): it relies on
-- ``keras.layers.Layer.__new__`` (wraps ``build``; we wrap again to know which layers are building),
+- ``keras.layers.Layer.__new__`` (to see each layer's constructor arguments),
+- the name-scope stack (``global_state`` ``name_scope_stack``, entries with ``.caller``) that
+  ``Layer.__call__``/``build`` open, to know which layers are building or calling,
 - ``keras.layers.Layer.add_weight(shape=..., initializer=..., name=..., trainable=...)``,
 - ``keras.src.models.functional.Functional.__init__`` (a graph is complete when it returns),
 - ``keras.src.saving.saving_lib.load_model`` (loading runs without any policy),
@@ -23,6 +25,7 @@ import threading
 from contextvars import ContextVar
 
 import keras
+from keras.src.backend.common import global_state
 from keras.src.models.functional import Functional
 from keras.src.saving import saving_lib
 
@@ -52,7 +55,23 @@ HOOKED_SURFACE = {
     "Operation._outbound_nodes": lambda: hasattr(keras.layers.Dense(1), "_outbound_nodes"),
     "Layer._flatten_layers": lambda: callable(getattr(Layer, "_flatten_layers", None)),
     "Layer._trainable_variables": lambda: hasattr(keras.layers.Dense(1), "_trainable_variables"),
+    "name_scope_stack callers": lambda: _name_scope_callers_work(),
 }
+
+
+def _name_scope_callers_work() -> bool:
+    seen = []
+
+    class Probe(Layer):
+        def build(self, shape):
+            seen.append(building_stack())
+
+        def call(self, x):
+            return x
+
+    Probe()(keras.ops.zeros((1, 2)))
+    return bool(seen) and any(isinstance(x, Probe) for x in seen[0])
+
 
 _ORIGINAL = {
     "new": Layer.__dict__["__new__"],
@@ -63,8 +82,6 @@ _ORIGINAL = {
 _lock = threading.Lock()
 _installed = False
 
-# Layers whose ``build`` is running in this context, innermost last.
-_building: ContextVar[tuple] = ContextVar("keras_initpolicy_building", default=())
 # True while a model is being loaded: policies do not apply to what is loaded.
 _suspended: ContextVar[bool] = ContextVar("keras_initpolicy_suspended", default=False)
 
@@ -74,8 +91,18 @@ def installed() -> bool:
 
 
 def building_stack() -> tuple:
-    """Layers whose ``build`` is running, outermost first."""
-    return _building.get()
+    """Layers whose ``build`` or ``call`` is running in this thread, outermost first.
+
+    Keras opens a name scope with ``caller=layer`` around both; its stack is the
+    ``name_scope_stack`` global attribute (thread-local).
+    """
+    stack = global_state.get_global_attribute("name_scope_stack") or ()
+    out = []
+    for scope in stack:
+        caller = getattr(scope, "caller", None)
+        if isinstance(caller, Layer) and (not out or out[-1] is not caller):
+            out.append(caller)
+    return tuple(out)
 
 
 def policies_suspended() -> bool:
@@ -111,7 +138,6 @@ def install(callbacks) -> None:
             if not _suspended.get() and callbacks.wants_new_layer():
                 creator = _creator_of(sys._getframe(1))
                 callbacks.on_new_layer(obj, cls, args, kwargs, creator)
-                _wrap_build(obj)
             return obj
 
         @functools.wraps(add_weight_orig)
@@ -156,20 +182,6 @@ def _creator_of(frame):
             return None
         frame = frame.f_back
     return None
-
-
-def _wrap_build(obj) -> None:
-    inner = obj.build
-
-    @functools.wraps(inner)
-    def build(*args, **kwargs):
-        token = _building.set(_building.get() + (obj,))
-        try:
-            return inner(*args, **kwargs)
-        finally:
-            _building.reset(token)
-
-    object.__setattr__(obj, "build", build)
 
 
 def consumers(layer) -> list:
