@@ -9,7 +9,7 @@ import keras
 
 from . import keras_hooks
 from .activation import ActivationInfo, effective_activation
-from .integration import _resolver_for, decide
+from .decision import decide, resolver_for
 from .nodes import Rule
 from .policy import Policy
 
@@ -174,7 +174,7 @@ def _attr_for(layer, weight: str) -> str | None:
 
 def explain_model(policy: Policy, model) -> Explanation:
     """One ``Assignment`` per weight of ``model`` under ``policy`` (the model is not changed)."""
-    resolver = _resolver_for(policy)
+    resolver = resolver_for(policy)
     pairs: list = []
     _walk(model, [], pairs)
     explanation = Explanation()

@@ -1,7 +1,7 @@
 """Applying a policy while Keras builds models (SPEC §3): scopes, the decorator, ``apply``.
 
-Decisions live here; ``keras_hooks`` only forwards Keras events. Each weight is decided once,
-when Keras creates it. A weight whose rule depends on the effective activation of a layer
+``keras_hooks`` forwards Keras events here; ``decision.py`` decides each weight. Each weight is
+decided once, when Keras creates it. A weight whose rule depends on the effective activation of a layer
 without its own activation is decided provisionally and re-decided once, when the Functional
 graph that contains the layer is complete (``on_functional``) — never later, so loading or
 assigning weights afterwards is never overwritten.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import hashlib
 import os
 import warnings
 import weakref
@@ -21,13 +20,20 @@ import keras
 
 from . import keras_hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
-from .compile import WeightContext, compile_initializer, rule_seed
+from .decision import (
+    Decision,
+    build_error,
+    compile_decision,
+    decide,
+    enclosing_layers,
+    initializer_attr,
+    resolver_for,
+)
 from .errors import PolicyError, UnusedRuleWarning
-from .fans import layer_fans, shape_fans
 from .policy import Policy, load
-from .resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver, reads_activation
+from .resolve import KERNEL_LIKE_EXCLUDED, Resolver
 
-__all__ = ["PolicyScope", "apply_policy", "apply_to_model", "decide", "Decision", "current_scope"]
+__all__ = ["PolicyScope", "apply_policy", "apply_to_model", "current_scope"]
 
 _current: contextvars.ContextVar[ScopeState | None] = contextvars.ContextVar(
     "keras_initpolicy_scope", default=None
@@ -36,19 +42,6 @@ _current: contextvars.ContextVar[ScopeState | None] = contextvars.ContextVar(
 
 def current_scope() -> ScopeState | None:
     return _current.get()
-
-
-@dataclass(slots=True)
-class Decision:
-    """What the policy decided for one weight."""
-
-    initializer: object  # a keras Initializer (or whatever the layer passed, when not ours)
-    reason: str  # "rule" | "explicit" | "keras-default"
-    match: Match | None
-    activation: ActivationInfo
-    fan_in: float
-    fan_out: float
-    depends_on_graph: bool = False
 
 
 @dataclass
@@ -65,244 +58,11 @@ class ScopeState:
     active: bool = True
 
     def __post_init__(self) -> None:
-        self.resolver = _resolver_for(self.policy)
+        self.resolver = resolver_for(self.policy)
 
     def next_ordinal(self) -> int:
         self.layer_count += 1
         return self.layer_count
-
-
-@functools.lru_cache(maxsize=32)
-def _resolver_for(policy: Policy) -> Resolver:
-    return Resolver(policy.rules)
-
-
-# -- seeds -------------------------------------------------------------------------------------
-
-
-def derive_seed(
-    policy_seed: int | None, rule_base: int | None, ordinal: int, weight: str, occurrence: int
-) -> int | None:
-    """A per-weight integer seed, stable across processes and backends (never Python's hash)."""
-    if policy_seed is None and rule_base is None:
-        return None
-    text = f"{policy_seed}/{rule_base}/{ordinal}/{weight}/{occurrence}".encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") % (2**31 - 1)
-
-
-# -- facts about layers ------------------------------------------------------------------------
-
-
-class _LayerAttrs(dict):
-    """Attributes a predicate may read, computed on demand (``get_config`` only if needed)."""
-
-    def __init__(self, layer, activation: ActivationInfo) -> None:
-        super().__init__()
-        self._layer = layer
-        self._activation = activation
-        self._config = None
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __contains__(self, key) -> bool:
-        return self._lookup(key) is not _ABSENT
-
-    def get(self, key, default=None):
-        value = self._lookup(key)
-        return default if value is _ABSENT else value
-
-    def __getitem__(self, key):
-        value = self._lookup(key)
-        if value is _ABSENT:
-            raise KeyError(key)
-        return value
-
-    def _lookup(self, key):
-        if key == "activation":
-            return self._activation.name
-        if key == "name":
-            return self._layer.name
-        if key == "path":
-            return getattr(self._layer, "path", None) or self._layer.name
-        value = getattr(self._layer, key, _ABSENT)
-        if value is _ABSENT or not _is_plain(value):
-            if self._config is None:
-                try:
-                    self._config = self._layer.get_config()
-                except Exception:  # noqa: BLE001 - a user layer's get_config may fail mid-build
-                    self._config = {}
-            value = self._config.get(key, _ABSENT)
-            if value is not _ABSENT and not _is_plain(value):
-                return _ABSENT
-        return value
-
-
-_ABSENT = object()
-
-
-class _Attributes:
-    """``layer.<key>`` as a read-only mapping (fans read ``groups``, ``equation``...)."""
-
-    __slots__ = ("_layer",)
-
-    def __init__(self, layer) -> None:
-        self._layer = layer
-
-    def __bool__(self) -> bool:
-        return True
-
-    def get(self, key, default=None):
-        value = getattr(self._layer, key, default)
-        return value if _is_plain(value) else default
-
-    def __getitem__(self, key):
-        value = self.get(key, _ABSENT)
-        if value is _ABSENT:
-            raise KeyError(key)
-        return value
-
-    def __contains__(self, key) -> bool:
-        return self.get(key, _ABSENT) is not _ABSENT
-
-
-def _is_plain(value) -> bool:
-    if value is None or isinstance(value, bool | int | float | str):
-        return True
-    if isinstance(value, list | tuple):
-        return all(_is_plain(v) for v in value)
-    return False
-
-
-def facts_for(layer, activation: ActivationInfo) -> LayerFacts:
-    return LayerFacts(class_names(layer), _LayerAttrs(layer, activation))
-
-
-def _enclosing(layer) -> list:
-    """Enclosing non-model layers whose build is running, innermost first."""
-    stack = [lyr for lyr in keras_hooks.building_stack() if lyr is not layer]
-    return [lyr for lyr in reversed(stack) if not isinstance(lyr, keras.Model)]
-
-
-def _initializer_attr(layer, initializer) -> str | None:
-    """The attribute (``kernel_initializer``...) holding the initializer passed to add_weight."""
-    if initializer is None or isinstance(initializer, str):
-        if isinstance(initializer, str):
-            for key, value in vars(layer).items():
-                if key.endswith("_initializer") and value == initializer:
-                    return key
-        return None
-    for key, value in vars(layer).items():
-        if value is initializer and key.endswith("initializer"):
-            return key
-    return None
-
-
-# -- the decision ------------------------------------------------------------------------------
-
-
-def decide(
-    policy: Policy,
-    resolver: Resolver,
-    layer,
-    chain: list,
-    weight: str,
-    shape,
-    dtype,
-    trainable: bool,
-    original,
-    explicit: bool,
-    activation: ActivationInfo,
-    ordinal: int,
-    occurrence: int = 0,
-    *,
-    compile: bool = True,
-) -> Decision:
-    """Decide one weight's initializer under ``policy`` (pure with respect to Keras state).
-
-    With ``compile=False`` a rule decision carries no initializer yet (``initializer=None``):
-    used for weights whose rule may still change once their graph is known.
-    """
-    shape = tuple(int(s) for s in shape)
-    sfi, sfo = shape_fans(shape)
-    keep = Decision(original, "keras-default", None, activation, sfi, sfo)
-    if not trainable:
-        return keep
-    kernel_like = len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED
-    layer_facts = [facts_for(layer, activation)]
-    for outer in chain:
-        layer_facts.append(
-            facts_for(outer, own_activation(outer) or ActivationInfo("linear", None, "own"))
-        )
-    match = resolver.resolve(layer_facts, weight, kernel_like)
-    if match is None:
-        return keep
-    init = match.rule.init
-    mode = str(init.keywords.get("fans", "layer"))
-    try:
-        fan_in, fan_out = layer_fans(class_names(layer), _Attributes(layer), weight, shape, mode)
-    except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
-        fan_in, fan_out = sfi, sfo
-    graph_dep = _depends_on_activation(match)
-    if explicit and policy.explicit == "keep":
-        return Decision(original, "explicit", match, activation, fan_in, fan_out, graph_dep)
-    decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
-    if not compile:
-        return decision
-    return compile_decision(policy, decision, layer, weight, shape, dtype, ordinal, occurrence)
-
-
-def compile_decision(
-    policy: Policy,
-    decision: Decision,
-    layer,
-    weight: str,
-    shape,
-    dtype,
-    ordinal: int,
-    occurrence: int,
-) -> Decision:
-    """Turn a matched, not yet compiled rule decision into a Keras initializer."""
-    match = decision.match
-    init = match.rule.init
-    shape = tuple(int(s) for s in shape)
-    sfi, sfo = shape_fans(shape)
-    seed = derive_seed(policy.seed, rule_seed(init), ordinal, weight, occurrence)
-    ctx = WeightContext(
-        shape=shape,
-        dtype=dtype,
-        fan_in=decision.fan_in,
-        fan_out=decision.fan_out,
-        shape_fan_in=sfi,
-        shape_fan_out=sfo,
-        activation=decision.activation.name,
-        negative_slope=decision.activation.negative_slope,
-        seed=seed,
-    )
-    try:
-        decision.initializer = compile_initializer(init, ctx)
-    except PolicyError as exc:
-        raise _build_error(layer, weight, shape, match, exc.message) from None
-    except (ValueError, TypeError) as exc:
-        raise _build_error(layer, weight, shape, match, str(exc)) from None
-    return decision
-
-
-def _depends_on_activation(match: Match) -> bool:
-    return reads_activation(match.rule.init)
-
-
-def _build_error(layer, weight, shape, match: Match, why: str) -> PolicyError:
-    path = getattr(layer, "path", None) or layer.name
-    rule = match.rule
-    return PolicyError(
-        f"rule `{rule.text}` ({rule.source}:{rule.line}) cannot initialize weight `{weight}` "
-        f"of layer `{path}` ({type(layer).__name__}) with shape {tuple(shape)}: {why}",
-        source=rule.source,
-        line=rule.line,
-        column=rule.column,
-        code="IP108",
-    )
 
 
 # -- callbacks from keras_hooks ----------------------------------------------------------------
@@ -378,9 +138,9 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     occurrence = sum(1 for k in records if k.split("#")[0] == weight)
     own = own_activation(layer)
     provisional = own or _NO_GRAPH
-    attr = _initializer_attr(layer, initializer)
+    attr = initializer_attr(layer, initializer)
     explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
-    chain = _enclosing(layer)
+    chain = enclosing_layers(layer)
     args = (
         state.policy, state.resolver, layer, chain, weight, shape,
         kwargs.get("dtype") or getattr(layer, "variable_dtype", None), trainable, initializer,
@@ -421,7 +181,7 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     except (ValueError, TypeError) as exc:
         if decision.reason != "rule":
             raise
-        raise _build_error(layer, weight, shape, decision.match, str(exc)) from None
+        raise build_error(layer, weight, shape, decision.match, str(exc)) from None
     if decision.reason == "rule" and attr is not None:
         object.__setattr__(layer, attr, decision.initializer)
     if decision.match is not None and state.active:

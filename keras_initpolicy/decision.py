@@ -1,0 +1,269 @@
+"""One weight's decision under a policy: facts about its layer, the winning rule, fans, seed,
+and the compiled Keras initializer. Used at build time (``integration.py``) and by ``explain``.
+
+Nothing here changes Keras state; Keras is imported only to read layer attributes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+
+import keras
+
+from . import keras_hooks
+from .activation import ActivationInfo, class_names, own_activation
+from .compile import WeightContext, compile_initializer, rule_seed
+from .errors import PolicyError
+from .fans import layer_fans, shape_fans
+from .policy import Policy
+from .resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver, reads_activation
+
+__all__ = ["Decision", "decide", "compile_decision", "derive_seed", "facts_for", "resolver_for"]
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the policy decided for one weight."""
+
+    initializer: object  # a keras Initializer (or whatever the layer passed, when not ours)
+    reason: str  # "rule" | "explicit" | "keras-default"
+    match: Match | None
+    activation: ActivationInfo
+    fan_in: float
+    fan_out: float
+    depends_on_graph: bool = False
+
+
+@functools.lru_cache(maxsize=32)
+def resolver_for(policy: Policy) -> Resolver:
+    return Resolver(policy.rules)
+
+
+# -- seeds -------------------------------------------------------------------------------------
+
+
+def derive_seed(
+    policy_seed: int | None, rule_base: int | None, ordinal: int, weight: str, occurrence: int
+) -> int | None:
+    """A per-weight integer seed, stable across processes and backends (never Python's hash)."""
+    if policy_seed is None and rule_base is None:
+        return None
+    text = f"{policy_seed}/{rule_base}/{ordinal}/{weight}/{occurrence}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") % (2**31 - 1)
+
+
+# -- facts about layers ------------------------------------------------------------------------
+
+
+class _LayerAttrs(dict):
+    """Attributes a predicate may read, computed on demand (``get_config`` only if needed)."""
+
+    def __init__(self, layer, activation: ActivationInfo) -> None:
+        super().__init__()
+        self._layer = layer
+        self._activation = activation
+        self._config = None
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, key) -> bool:
+        return self._lookup(key) is not _ABSENT
+
+    def get(self, key, default=None):
+        value = self._lookup(key)
+        return default if value is _ABSENT else value
+
+    def __getitem__(self, key):
+        value = self._lookup(key)
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
+
+    def _lookup(self, key):
+        if key == "activation":
+            return self._activation.name
+        if key == "name":
+            return self._layer.name
+        if key == "path":
+            return getattr(self._layer, "path", None) or self._layer.name
+        value = getattr(self._layer, key, _ABSENT)
+        if value is _ABSENT or not _is_plain(value):
+            if self._config is None:
+                try:
+                    self._config = self._layer.get_config()
+                except Exception:  # noqa: BLE001 - a user layer's get_config may fail mid-build
+                    self._config = {}
+            value = self._config.get(key, _ABSENT)
+            if value is not _ABSENT and not _is_plain(value):
+                return _ABSENT
+        return value
+
+
+_ABSENT = object()
+
+
+class _Attributes:
+    """``layer.<key>`` as a read-only mapping (fans read ``groups``, ``equation``...)."""
+
+    __slots__ = ("_layer",)
+
+    def __init__(self, layer) -> None:
+        self._layer = layer
+
+    def __bool__(self) -> bool:
+        return True
+
+    def get(self, key, default=None):
+        value = getattr(self._layer, key, default)
+        return value if _is_plain(value) else default
+
+    def __getitem__(self, key):
+        value = self.get(key, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key) -> bool:
+        return self.get(key, _ABSENT) is not _ABSENT
+
+
+def _is_plain(value) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def facts_for(layer, activation: ActivationInfo) -> LayerFacts:
+    return LayerFacts(class_names(layer), _LayerAttrs(layer, activation))
+
+
+def enclosing_layers(layer) -> list:
+    """Enclosing non-model layers whose build is running, innermost first."""
+    stack = [lyr for lyr in keras_hooks.building_stack() if lyr is not layer]
+    return [lyr for lyr in reversed(stack) if not isinstance(lyr, keras.Model)]
+
+
+def initializer_attr(layer, initializer) -> str | None:
+    """The attribute (``kernel_initializer``...) holding the initializer passed to add_weight."""
+    if initializer is None or isinstance(initializer, str):
+        if isinstance(initializer, str):
+            for key, value in vars(layer).items():
+                if key.endswith("_initializer") and value == initializer:
+                    return key
+        return None
+    for key, value in vars(layer).items():
+        if value is initializer and key.endswith("initializer"):
+            return key
+    return None
+
+
+# -- the decision ------------------------------------------------------------------------------
+
+
+def decide(
+    policy: Policy,
+    resolver: Resolver,
+    layer,
+    chain: list,
+    weight: str,
+    shape,
+    dtype,
+    trainable: bool,
+    original,
+    explicit: bool,
+    activation: ActivationInfo,
+    ordinal: int,
+    occurrence: int = 0,
+    *,
+    compile: bool = True,
+) -> Decision:
+    """Decide one weight's initializer under ``policy`` (pure with respect to Keras state).
+
+    With ``compile=False`` a rule decision carries no initializer yet (``initializer=None``):
+    used for weights whose rule may still change once their graph is known.
+    """
+    shape = tuple(int(s) for s in shape)
+    sfi, sfo = shape_fans(shape)
+    keep = Decision(original, "keras-default", None, activation, sfi, sfo)
+    if not trainable:
+        return keep
+    kernel_like = len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED
+    layer_facts = [facts_for(layer, activation)]
+    for outer in chain:
+        layer_facts.append(
+            facts_for(outer, own_activation(outer) or ActivationInfo("linear", None, "own"))
+        )
+    match = resolver.resolve(layer_facts, weight, kernel_like)
+    if match is None:
+        return keep
+    init = match.rule.init
+    mode = str(init.keywords.get("fans", "layer"))
+    try:
+        fan_in, fan_out = layer_fans(class_names(layer), _Attributes(layer), weight, shape, mode)
+    except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
+        fan_in, fan_out = sfi, sfo
+    graph_dep = _depends_on_activation(match)
+    if explicit and policy.explicit == "keep":
+        return Decision(original, "explicit", match, activation, fan_in, fan_out, graph_dep)
+    decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
+    if not compile:
+        return decision
+    return compile_decision(policy, decision, layer, weight, shape, dtype, ordinal, occurrence)
+
+
+def compile_decision(
+    policy: Policy,
+    decision: Decision,
+    layer,
+    weight: str,
+    shape,
+    dtype,
+    ordinal: int,
+    occurrence: int,
+) -> Decision:
+    """Turn a matched, not yet compiled rule decision into a Keras initializer."""
+    match = decision.match
+    init = match.rule.init
+    shape = tuple(int(s) for s in shape)
+    sfi, sfo = shape_fans(shape)
+    seed = derive_seed(policy.seed, rule_seed(init), ordinal, weight, occurrence)
+    ctx = WeightContext(
+        shape=shape,
+        dtype=dtype,
+        fan_in=decision.fan_in,
+        fan_out=decision.fan_out,
+        shape_fan_in=sfi,
+        shape_fan_out=sfo,
+        activation=decision.activation.name,
+        negative_slope=decision.activation.negative_slope,
+        seed=seed,
+    )
+    try:
+        decision.initializer = compile_initializer(init, ctx)
+    except PolicyError as exc:
+        raise build_error(layer, weight, shape, match, exc.message) from None
+    except (ValueError, TypeError) as exc:
+        raise build_error(layer, weight, shape, match, str(exc)) from None
+    return decision
+
+
+def _depends_on_activation(match: Match) -> bool:
+    return reads_activation(match.rule.init)
+
+
+def build_error(layer, weight, shape, match: Match, why: str) -> PolicyError:
+    path = getattr(layer, "path", None) or layer.name
+    rule = match.rule
+    return PolicyError(
+        f"rule `{rule.text}` ({rule.source}:{rule.line}) cannot initialize weight `{weight}` "
+        f"of layer `{path}` ({type(layer).__name__}) with shape {tuple(shape)}: {why}",
+        source=rule.source,
+        line=rule.line,
+        column=rule.column,
+        code="IP108",
+    )
