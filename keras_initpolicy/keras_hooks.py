@@ -174,9 +174,11 @@ def _creator_of(frame):
     for _ in range(16):
         if frame is None:
             return None
-        candidate = frame.f_locals.get("self")
-        if isinstance(candidate, Layer):
-            return candidate
+        code = frame.f_code
+        if "self" in code.co_varnames[: code.co_argcount]:  # avoid building f_locals otherwise
+            candidate = frame.f_locals.get("self")
+            if isinstance(candidate, Layer):
+                return candidate
         module = frame.f_globals.get("__name__", "")
         if not module.startswith("keras.") and frame.f_code.co_name not in ("__init__", "__new__"):
             return None
