@@ -18,7 +18,7 @@ import time
 
 from keras_initpolicy.nodes import Rule
 from keras_initpolicy.parser import parse_file
-from keras_initpolicy.resolve import LayerFacts, Match, Resolver
+from keras_initpolicy.resolve import LayerFacts, Resolver, resolve_by_definition
 
 CLASSES = [f"Layer{i}" for i in range(40)]
 ACTS = ["relu", "tanh", "sigmoid", "gelu", "linear", "selu"]
@@ -60,20 +60,6 @@ def make_layers(n_layers: int, rng: random.Random) -> list[tuple[list[LayerFacts
     return out
 
 
-def naive(rules, chain, weight, kernel_like):
-    best = None
-    for depth, facts in enumerate(chain):
-        for rule in rules:
-            for sel in rule.selectors:
-                if sel.cls != "*" and sel.cls not in facts.class_names:
-                    continue
-                if Resolver._selector_matches(sel, facts, weight, kernel_like):
-                    m = Match(rule, sel, depth)
-                    if best is None or m.key > best.key:
-                        best = m
-    return best
-
-
 def run(args) -> None:
     rng = random.Random(0)
     rules = make_policy(args.rules, rng)
@@ -85,7 +71,7 @@ def run(args) -> None:
         got = [resolver.resolve(c, w, k) for c, w, k in items]
         indexed.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        want = [naive(rules, c, w, k) for c, w, k in items[: args.layers // 10]]
+        want = [resolve_by_definition(rules, c, w, k) for c, w, k in items[: args.layers // 10]]
         baseline.append((time.perf_counter() - t0) * 10)  # scaled from a 10% sample
     mismatches = sum(
         (a.rule.index if a else None) != (b.rule.index if b else None)

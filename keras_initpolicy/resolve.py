@@ -10,6 +10,7 @@ actually read — 10,000 layers against 1,000 rules resolve in well under a seco
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,15 @@ from typing import Any
 
 from .nodes import InitCall, Predicate, Rule, Selector
 
-__all__ = ["LayerFacts", "Match", "Resolver", "predicate_holds", "KERNEL_LIKE_EXCLUDED"]
+__all__ = [
+    "LayerFacts",
+    "Match",
+    "Resolver",
+    "predicate_holds",
+    "reads_activation",
+    "resolve_by_definition",
+    "KERNEL_LIKE_EXCLUDED",
+]
 
 #: Trainable rank>=2 weights that are nevertheless not "kernel-like" (SPEC §2). ``bias`` is here
 #: because EinsumDense (MultiHeadAttention's projections) makes rank-2 biases; see
@@ -103,6 +112,7 @@ def reads_activation(init: InitCall) -> bool:
     return init.name == "auto" or kw.get("negative_slope") == "auto" or kw.get("variant") == "kwon"
 
 
+@functools.lru_cache(maxsize=4096)
 def _canonical(cls: str) -> str:
     """Exported aliases (``Convolution2D``) resolve to the class Keras instantiates (``Conv2D``)."""
     if cls == "*":
@@ -202,3 +212,23 @@ class Resolver:
         elif not kernel_like:
             return False
         return all(predicate_holds(p, facts.get(p.attr)) for p in sel.predicates)
+
+
+def resolve_by_definition(
+    rules: Sequence[Rule], chain: Sequence[LayerFacts], weight: str, kernel_like: bool
+) -> Match | None:
+    """SPEC §2 precedence applied by brute force: every selector of every rule on every layer of
+    the chain, keeping the greatest ``Match.key``. The reference the indexed ``Resolver`` is
+    checked against (``tests/test_resolve.py``) and measured against (``benchmarks/``)."""
+    best = None
+    for depth, facts in enumerate(chain):
+        for rule in rules:
+            for sel in rule.selectors:
+                if sel.cls != "*" and _canonical(sel.cls) not in facts.class_names:
+                    continue
+                if not Resolver._selector_matches(sel, facts, weight, kernel_like):
+                    continue
+                match = Match(rule, sel, depth)
+                if best is None or match.key > best.key:
+                    best = match
+    return best

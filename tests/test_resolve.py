@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 
 from keras_initpolicy.parser import parse_file
 from keras_initpolicy.policy import load_unvalidated
-from keras_initpolicy.resolve import LayerFacts, Match, Resolver, predicate_holds
+from keras_initpolicy.resolve import (
+    LayerFacts,
+    Resolver,
+    predicate_holds,
+    resolve_by_definition,
+)
 
 DENSE = ("Dense", "Layer", "Operation")
 LSTM_CELL = ("LSTMCell", "DropoutRNNCell", "Layer", "Operation")
@@ -107,29 +112,10 @@ def test_missing_attribute_never_matches():
     assert resolve("Dense[filters!=3] -> ones", [dense()]) is None
 
 
-# -- an oracle: the definition, applied by brute force -------------------------------------------
+# -- the indexed resolver against the definition applied by brute force -------------------------------------------
 
 CLASSES = ["Dense", "Conv2D", "LSTM", "LSTMCell", "Layer", "*"]
 WEIGHTS = ["kernel", "bias", "recurrent_kernel"]
-
-
-def oracle(rules, chain, weight, kernel_like):
-    best = None
-    for depth, facts in enumerate(chain):
-        for rule in rules:
-            for sel in rule.selectors:
-                if sel.cls != "*" and sel.cls not in facts.class_names:
-                    continue
-                if sel.weight is not None and sel.weight != weight:
-                    continue
-                if sel.weight is None and not kernel_like:
-                    continue
-                if not all(predicate_holds(p, facts.get(p.attr)) for p in sel.predicates):
-                    continue
-                m = Match(rule, sel, depth)
-                if best is None or m.key > best.key:
-                    best = m
-    return best
 
 
 selector = st.builds(
@@ -175,5 +161,5 @@ def test_resolver_agrees_with_the_brute_force_definition_300_examples(
     rules = parse_file("\n".join(rules_text)).rules
     rules = tuple(r.__class__(**{**r.__dict__, "index": i}) for i, r in enumerate(rules))
     got = Resolver(rules).resolve(chain, weight, kernel_like)
-    want = oracle(rules, chain, weight, kernel_like)
+    want = resolve_by_definition(rules, chain, weight, kernel_like)
     assert (got and got.key) == (want and want.key)
