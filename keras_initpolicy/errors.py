@@ -45,6 +45,8 @@ class PolicyError(ValueError):
         code: str | None = None,
     ) -> None:
         self.message = message
+        # An error about no particular text (e.g. "no project policy") prints without a location.
+        self._no_location = source is None and line is None
         self.source = source or "<string>"
         self.line = line
         self.column = column
@@ -53,6 +55,8 @@ class PolicyError(ValueError):
         super().__init__(self._render())
 
     def _render(self) -> str:
+        if self._no_location:
+            return f"{self.code} {self.message}" if self.code else self.message
         where = self.source
         if self.line is not None:
             where += f":{self.line}"
