@@ -194,6 +194,12 @@ def explain_model(policy: Policy, model) -> Explanation:
             key, rec = by_var.get(id(var), (None, None))
             if rec is not None and rec.state.policy == policy:
                 d, attr = rec.decision, rec.attr
+                shown = d.activation
+                if d.match is None or not d.depends_on_graph:
+                    # The rule did not need the graph; still show what the graph says.
+                    if activation is None:
+                        activation = effective_activation(layer)
+                    shown = activation
             else:
                 if activation is None:
                     activation = effective_activation(layer)
@@ -201,6 +207,7 @@ def explain_model(policy: Policy, model) -> Explanation:
                 original = getattr(layer, attr) if attr else None
                 explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
                 occurrence = int(key.partition("#")[2] or 0) if key else 0
+                shown = activation
                 d = decide(
                     policy,
                     resolver,
@@ -224,8 +231,8 @@ def explain_model(policy: Policy, model) -> Explanation:
                     shape=tuple(int(s) for s in var.shape),
                     fan_in=float(d.fan_in),
                     fan_out=float(d.fan_out),
-                    activation=d.activation.name,
-                    activation_source=d.activation.source,
+                    activation=shown.name,
+                    activation_source=shown.source,
                     rule=d.match.rule
                     if d.match is not None and d.reason != "keras-default"
                     else None,
