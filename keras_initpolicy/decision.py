@@ -148,8 +148,29 @@ def enclosing_layers(layer) -> list:
     return [lyr for lyr in reversed(stack) if not isinstance(lyr, keras.Model)]
 
 
-def initializer_attr(layer, initializer) -> str | None:
+#: Keras's attribute names for the initializer of each standard weight.
+ATTR_FOR_WEIGHT = {
+    "kernel": "kernel_initializer",
+    "bias": "bias_initializer",
+    "recurrent_kernel": "recurrent_initializer",
+    "embeddings": "embeddings_initializer",
+    "gamma": "gamma_initializer",
+    "beta": "beta_initializer",
+    "depthwise_kernel": "depthwise_initializer",
+    "pointwise_kernel": "pointwise_initializer",
+    "alpha": "alpha_initializer",
+    "moving_mean": "moving_mean_initializer",
+    "moving_variance": "moving_variance_initializer",
+}
+
+
+def initializer_attr(layer, initializer, weight: str | None = None) -> str | None:
     """The attribute (``kernel_initializer``...) holding the initializer passed to add_weight."""
+    usual = ATTR_FOR_WEIGHT.get(weight) if weight else None
+    if usual is not None and initializer is not None:
+        value = getattr(layer, usual, None)
+        if value is initializer or (isinstance(initializer, str) and value == initializer):
+            return usual
     if initializer is None or isinstance(initializer, str):
         if isinstance(initializer, str):
             for key, value in vars(layer).items():

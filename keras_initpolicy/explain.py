@@ -9,26 +9,11 @@ import keras
 
 from . import keras_hooks
 from .activation import ActivationInfo, effective_activation
-from .decision import decide, resolver_for
+from .decision import ATTR_FOR_WEIGHT, decide, resolver_for
 from .nodes import Rule
 from .policy import Policy
 
 __all__ = ["Assignment", "Explanation", "explain_model", "describe_initializer"]
-
-# Keras's attribute names for the initializer of each standard weight.
-_ATTR_FOR_WEIGHT = {
-    "kernel": "kernel_initializer",
-    "bias": "bias_initializer",
-    "recurrent_kernel": "recurrent_initializer",
-    "embeddings": "embeddings_initializer",
-    "gamma": "gamma_initializer",
-    "beta": "beta_initializer",
-    "depthwise_kernel": "depthwise_initializer",
-    "pointwise_kernel": "pointwise_initializer",
-    "alpha": "alpha_initializer",
-    "moving_mean": "moving_mean_initializer",
-    "moving_variance": "moving_variance_initializer",
-}
 
 
 def describe_initializer(init, *, seed: bool = True) -> str:
@@ -168,7 +153,7 @@ def _walk(layer, chain: list, out: list) -> None:
 
 
 def _attr_for(layer, weight: str) -> str | None:
-    attr = _ATTR_FOR_WEIGHT.get(weight, f"{weight}_initializer")
+    attr = ATTR_FOR_WEIGHT.get(weight, f"{weight}_initializer")
     return attr if hasattr(layer, attr) else None
 
 

@@ -132,13 +132,15 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     shape = kwargs.get("shape") or ()
     initializer = kwargs.get("initializer")
     trainable = kwargs.get("trainable", True)
+    if not trainable:
+        return original(layer, **kwargs)  # non-trainable state is never touched
     if not hasattr(layer, "_kip_ordinal"):
         object.__setattr__(layer, "_kip_ordinal", state.next_ordinal())
-    records = layer.__dict__.setdefault("_kip_records", {})
-    occurrence = sum(1 for k in records if k.split("#")[0] == weight)
+    counts = layer.__dict__.setdefault("_kip_counts", {})
+    occurrence = counts[weight] = counts.get(weight, -1) + 1
     own = own_activation(layer)
     provisional = own or _NO_GRAPH
-    attr = initializer_attr(layer, initializer)
+    attr = initializer_attr(layer, initializer, weight)
     explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
     chain = enclosing_layers(layer)
     args = (
@@ -186,7 +188,10 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
         object.__setattr__(layer, attr, decision.initializer)
     if decision.match is not None and state.active:
         state.matched.add(decision.match.rule.index)
+    if decision.match is None and not pending:
+        return variable  # what Keras would do anyway; explain() recomputes it on demand
     key = weight if occurrence == 0 else f"{weight}#{occurrence}"
+    records = layer.__dict__.setdefault("_kip_records", {})
     record = _Record(
         variable, decision, attr, explicit, initializer, state, pending, placeholder,
         weakref.ref(layer), tuple(chain), args if placeholder else (),

@@ -55,7 +55,8 @@ class LayerFacts:
     attrs: Mapping[str, Any] = field(default_factory=dict)
 
     def get(self, attr: str) -> Any:
-        return _norm(self.attrs.get(attr, _MISSING)) if attr in self.attrs else _MISSING
+        value = self.attrs.get(attr, _MISSING)
+        return value if value is _MISSING else _norm(value)
 
 
 @dataclass(frozen=True)
