@@ -1,6 +1,6 @@
 """Lint latency (issue 4).
 
-Run: python benchmarks/bench_lint.py [--repeat 9] [--rules 10000]
+Run: python benchmarks/bench_lint.py [--repeat 15] [--rules 10000]
 
 1. Whole process: `initpolicy lint examples/policies/` vs `python -c "import lark"` (the floor:
    an interpreter that loads our only parsing dependency), alternated, median wall time of each,
@@ -42,7 +42,7 @@ def big_policy(n: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--rules", type=int, default=10_000)
     args = parser.parse_args()
 

@@ -22,7 +22,7 @@ import json
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 __all__ = [
     "WeightInfo",
@@ -68,7 +68,13 @@ class WeightInfo:
 
 @lru_cache(maxsize=1)
 def _data() -> dict:
-    text = resources.files("keras_initpolicy.data").joinpath("keras_layers.json").read_text("utf-8")
+    path = Path(__file__).resolve().parent / "data" / "keras_layers.json"
+    if path.is_file():
+        text = path.read_text("utf-8")
+    else:  # zipped installs
+        from importlib import resources
+
+        text = resources.files("keras_initpolicy.data").joinpath(path.name).read_text("utf-8")
     return json.loads(text)
 
 
