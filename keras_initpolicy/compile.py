@@ -24,6 +24,7 @@ unseeded behaviour (it follows ``keras.utils.set_random_seed``).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -110,8 +111,9 @@ class WeightContext:
     seed: int | None = None
 
 
+@functools.lru_cache(maxsize=4096)
 def rule_seed(init: InitCall) -> int | None:
-    """The rule's own ``seed=N`` (positional or keyword), or None."""
+    """The rule's own ``seed=N`` (positional or keyword), or None. Cached: called per weight."""
     seed = bind_args(init).get("seed")
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 

@@ -176,12 +176,15 @@ class Resolver:
     def _cache_key(
         self, chain: Sequence[LayerFacts], weight: str, kernel_like: bool
     ) -> tuple | None:
+        attrs = self._attrs
+        key = [weight, kernel_like]
+        for f in chain:
+            key.append(f.class_names)
+            key.append(tuple([f.get(a) for a in attrs]) if attrs else ())
+        key = tuple(key)
         try:
-            key = (weight, kernel_like) + tuple(
-                (f.class_names, tuple(f.get(a) for a in self._attrs)) for f in chain
-            )
             hash(key)
-        except TypeError:
+        except TypeError:  # an unhashable attribute value: resolve without the cache
             return None
         return key
 
