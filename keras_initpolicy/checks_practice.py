@@ -41,6 +41,7 @@ def check_practice(rules: tuple[Rule, ...], loc: Locator) -> list[Diagnostic]:
         found.extend(_family(rule, canonical, args))
         found.extend(_bias(rule, canonical, args))
         found.extend(_uniform_range(rule, canonical, args))
+        found.extend(_targets_nothing(rule))
     found.extend(_dead_and_duplicate(rules))
     return found
 
@@ -58,6 +59,43 @@ def _arg(rule: Rule, name: str):
         if (a.name or next(positional, None)) == name:
             return a
     return None
+
+
+# ----------------------------------------------------------------------------- IP303
+
+
+def _targets_nothing(rule: Rule) -> list[Diagnostic]:
+    """A selector without a weight part targets kernel-like weights; some classes have none."""
+    found = []
+    for sel in rule.selectors:
+        if sel.weight is not None:
+            continue
+        r = reach(sel)
+        if r.open or not r.concrete or r.has_kernel_like():
+            continue
+        named = sorted(
+            {
+                f"{sel.cls}.{w}"
+                for c in r.concrete
+                for w, (trainable, _) in lc.weights(c).items()
+                if trainable
+            }
+        )
+        hint = (
+            f"name the weight instead: {_list(named)}"
+            if named
+            else f"`{sel.cls}` creates no trainable weights"
+        )
+        found.append(
+            _diag(
+                "IP303",
+                rule,
+                f"`{sel.text()}` without a weight part targets kernel-like weights (trainable, "
+                f"rank >= 2), and `{sel.cls}` has none; {hint}.",
+                sel,
+            )
+        )
+    return found
 
 
 # ----------------------------------------------------------------------------- IP201

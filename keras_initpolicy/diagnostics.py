@@ -31,6 +31,7 @@ CODES: dict[str, tuple[str, str]] = {
     "IP205": (WARNING, "uniform range wider than the saturation guidance for sigmoid/tanh"),
     "IP301": (WARNING, "dead rule: every weight it matches is taken by another rule"),
     "IP302": (WARNING, "duplicate rule"),
+    "IP303": (WARNING, "rule targets no weight: the class has no kernel-like weights"),
 }
 
 
