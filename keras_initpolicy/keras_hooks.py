@@ -6,7 +6,9 @@ Written against Keras 3.15 (checked with 3.10–3.15 source layouts): it relies 
   ``Layer.__call__``/``build`` open, to know which layers are building or calling,
 - ``keras.layers.Layer.add_weight(shape=..., initializer=..., name=..., trainable=...)``,
 - ``keras.src.models.functional.Functional.__init__`` (a graph is complete when it returns),
-- ``keras.src.saving.saving_lib.load_model`` (loading runs without any policy),
+- ``keras.src.saving.saving_lib.load_model`` and
+  ``keras.src.legacy.saving.legacy_h5_format.load_model_from_hdf5`` (loading runs without any
+  policy),
 - ``Operation._outbound_nodes`` / ``Node.operation`` (who consumes a layer's output),
 - ``Layer._flatten_layers`` (sublayers), ``Layer._trainable_variables`` /
   ``Layer._non_trainable_variables`` (a layer's own weights).
@@ -26,6 +28,7 @@ from contextvars import ContextVar
 
 import keras
 from keras.src.backend.common import global_state
+from keras.src.legacy.saving import legacy_h5_format
 from keras.src.models.functional import Functional
 from keras.src.saving import saving_lib
 
@@ -52,6 +55,9 @@ HOOKED_SURFACE = {
     ),
     "Functional.__init__": lambda: "__init__" in Functional.__dict__,
     "saving_lib.load_model": lambda: callable(getattr(saving_lib, "load_model", None)),
+    "legacy_h5_format.load_model_from_hdf5": lambda: callable(
+        getattr(legacy_h5_format, "load_model_from_hdf5", None)
+    ),
     "Operation._outbound_nodes": lambda: hasattr(keras.layers.Dense(1), "_outbound_nodes"),
     "Layer._flatten_layers": lambda: callable(getattr(Layer, "_flatten_layers", None)),
     "Layer._trainable_variables": lambda: hasattr(keras.layers.Dense(1), "_trainable_variables"),
@@ -78,6 +84,7 @@ _ORIGINAL = {
     "add_weight": Layer.add_weight,
     "functional_init": Functional.__init__,
     "load_model": saving_lib.load_model,
+    "load_model_h5": legacy_h5_format.load_model_from_hdf5,
 }
 _lock = threading.Lock()
 _installed = False
@@ -152,15 +159,19 @@ def install(callbacks) -> None:
             if not _suspended.get():
                 callbacks.on_functional(self)
 
-        @functools.wraps(load_model_orig)
-        def load_model(*args, **kwargs):
-            with suspend_policies():
-                return load_model_orig(*args, **kwargs)
+        def without_policies(loader):
+            @functools.wraps(loader)
+            def load(*args, **kwargs):
+                with suspend_policies():
+                    return loader(*args, **kwargs)
+
+            return load
 
         Layer.__new__ = staticmethod(__new__)
         Layer.add_weight = add_weight
         Functional.__init__ = __init__
-        saving_lib.load_model = load_model
+        saving_lib.load_model = without_policies(load_model_orig)
+        legacy_h5_format.load_model_from_hdf5 = without_policies(_ORIGINAL["load_model_h5"])
         _installed = True
 
 

@@ -326,10 +326,11 @@ def test_clone_model_draws_from_the_same_distribution():
 # -- loading -----------------------------------------------------------------------------------
 
 
-def test_loading_inside_a_scope_never_reinitializes(tmp_path):
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_loading_inside_a_scope_never_reinitializes(tmp_path, suffix):
     model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="relu")])
     model.layers[0].kernel.assign(np.full((4, 3), 7.0, "float32"))
-    path = tmp_path / "m.keras"
+    path = tmp_path / f"m{suffix}"
     model.save(path)
     model.save_weights(tmp_path / "m.weights.h5")
     policy = kip.parse("@explicit override\nDense -> zeros")
