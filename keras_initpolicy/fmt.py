@@ -102,6 +102,7 @@ def format_policy(text: str, source: str = "<string>") -> str:
     Dense[activation=relu] -> he_normal
     *.bias                 -> zeros  # b
     """
+    text = text.removeprefix("\ufeff")  # as the parser does; the output carries no BOM
     pfile = parse_file(text, source)
     starts = _offsets(text)
     lines = text.split("\n")  # lines as the parser counts them (not str.splitlines)

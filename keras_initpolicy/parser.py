@@ -304,6 +304,10 @@ def parse_file(text: str, source: str = "<string>") -> PolicyFile:
     """
     if not isinstance(text, str):
         raise TypeError(f"policy text must be a str, received {type(text).__name__}")
+    if text.startswith("\ufeff"):
+        # A byte-order mark left by a reader that decoded with "utf-8" rather than "utf-8-sig":
+        # ignore it, as in files. Positions count from the character after it.
+        text = text[1:]
     if "\x00" in text:
         pos = text.index("\x00")
         line = text.count("\n", 0, pos) + 1

@@ -340,11 +340,18 @@ def test_bom_file_loads_and_lints_clean(tmp_path):
     assert kip.lint(path) == []
 
 
-def test_bom_inside_text_is_a_syntax_error_not_a_crash():
-    """``kip.parse`` takes decoded text; a BOM left in it is an unexpected character."""
+def test_bom_at_the_start_of_text_is_ignored_like_in_files():
+    """Text decoded with "utf-8" instead of "utf-8-sig" keeps its BOM; it is ignored."""
+    from keras_initpolicy.fmt import format_policy
+
+    assert kip.parse("\ufeffDense -> he_normal").rules[0].text == "Dense -> he_normal"
+    assert format_policy("\ufeffDense->he_normal  # c\n") == "Dense -> he_normal  # c\n"
+    assert kip.lint("\ufeffDense -> he_normal\n*.bias -> zeros\n") == []
     with pytest.raises(kip.PolicySyntaxError) as info:
-        kip.parse("\ufeffDense -> he_normal")
-    assert (info.value.line, info.value.column) == (1, 1)
+        kip.parse("\ufeffDense he_normal")
+    assert (info.value.line, info.value.column) == (1, 7)  # counted after the BOM
+    with pytest.raises(kip.PolicySyntaxError):
+        kip.parse("Dense -> he_normal\n\ufeff*.bias -> zeros")  # only a leading BOM is one
 
 
 def test_crlf_line_endings_mean_and_format_the_same_as_lf():
