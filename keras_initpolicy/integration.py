@@ -215,6 +215,7 @@ class _Record:
     pending: bool
     placeholder: bool = False
     layer_ref: object = None  # weakref to the owning layer
+    reopen: bool = False  # decided at a graph output; a rebuilt graph may still add a consumer
     chain: tuple = ()  # enclosing layers at creation
     args: tuple = ()  # the arguments of the provisional decision
 
@@ -229,38 +230,41 @@ class _Record:
 
 
 def _resolve_graph(model) -> None:
-    """Re-decide, once, the graph-dependent weights of the layers of a finished graph."""
+    """Decide the graph-dependent weights of the layers of a finished graph.
+
+    A layer at the graph's output has no consumer yet. While its scope is active it may gain
+    one (``Sequential.add`` rebuilds the graph), so such a weight is drawn now, from its own
+    activation, and may be re-decided once more, when a rebuilt graph gives it a consumer.
+    """
     for op in keras_hooks.graph_operations(model):
         records = op.__dict__.get("_kip_records")
-        if not records or not any(r.pending for r in records.values()):
+        if not records or not any(r.pending or r.reopen for r in records.values()):
             continue
         activation = effective_activation(op)
+        at_output = not keras_hooks.consumers(op)
         for key, rec in records.items():
-            if not rec.pending:
+            if rec.pending:
+                rec.pending = False
+                rec.reopen = at_output and rec.state.active
+            elif rec.reopen and rec.state.active and not at_output:
+                rec.reopen = False
+            else:
                 continue
-            rec.pending = False
-            state, var = rec.state, rec.variable
-            weight, _, occ = key.partition("#")
-            new = decide(
-                state.policy,
-                state.resolver,
-                op,
-                list(rec.chain),
-                weight,
-                var.shape,
-                var.dtype,
-                var.trainable,
-                rec.original,
-                rec.explicit,
-                activation,
-                op._kip_ordinal,
-                int(occ or 0),
-            )
-            if new.match is not None and state.active:
-                state.matched.add(new.match.rule.index)
-            if rec.placeholder or not _same_initializer(new.initializer, rec.decision.initializer):
-                rec.draw(new.initializer, op)
-            rec.decision = new
+            _redecide(op, key, rec, activation)
+
+
+def _redecide(op, key: str, rec, activation) -> None:
+    state, var = rec.state, rec.variable
+    weight, _, occ = key.partition("#")
+    new = decide(
+        state.policy, state.resolver, op, list(rec.chain), weight, var.shape, var.dtype,
+        var.trainable, rec.original, rec.explicit, activation, op._kip_ordinal, int(occ or 0),
+    )  # fmt: skip
+    if new.match is not None and state.active:
+        state.matched.add(new.match.rule.index)
+    if rec.placeholder or not _same_initializer(new.initializer, rec.decision.initializer):
+        rec.draw(new.initializer, op)
+    rec.decision = new
 
 
 def _same_initializer(a, b) -> bool:

@@ -219,6 +219,28 @@ def test_graph_dependent_weight_is_initialized_at_most_once_more(monkeypatch):
     assert len(calls) == 1  # provisional Glorot once, then He exactly once
 
 
+def test_sequential_add_gives_the_last_layer_its_activation():
+    policy = kip.parse("Dense[activation=relu] -> he_normal; Dense -> lecun_uniform")
+    with policy.scope():
+        model = keras.Sequential([keras.Input((64,))])
+        model.add(layers.Dense(256))  # rebuilt: for now the output, so linear
+        model.add(layers.ReLU())  # rebuilt again: now it feeds a ReLU
+        model.add(layers.Dense(10))
+    assert init_class(model.layers[0]) == "HeNormal"
+    assert init_class(model.layers[2]) == "LecunUniform"
+    assert kernel_std(model.layers[0]) == pytest.approx(np.sqrt(2 / 64), rel=0.05)
+
+
+def test_outputs_are_final_once_the_scope_has_ended():
+    policy = kip.parse("Dense[activation=relu] -> he_normal; Dense -> lecun_uniform")
+    with policy.scope():
+        model = keras.Sequential([keras.Input((8,)), layers.Dense(8)])
+    before = keras.ops.convert_to_numpy(model.layers[0].kernel)
+    model.add(layers.ReLU())  # after the scope: nothing is re-initialized
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.layers[0].kernel), before)
+    assert init_class(model.layers[0]) == "LecunUniform"
+
+
 def test_ambiguous_consumers_are_linear_and_explained():
     policy = kip.parse("Dense -> auto")
     with policy.scope():
