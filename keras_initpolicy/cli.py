@@ -21,6 +21,7 @@ from . import __version__
 from .diagnostics import SEVERITY_RANK, Diagnostic
 from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
 from .formatting import FORMATTERS, format_diagnostics, summary
+from .project import find_pyproject, read_tool_table
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "CONFIG_TABLE"]
 
@@ -55,30 +56,6 @@ def _comma_list(value) -> list[str]:
 # -- configuration ----------------------------------------------------------------------------
 
 
-def _toml_loads():
-    try:
-        import tomllib
-
-        return tomllib.loads
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli
-
-            return tomli.loads
-        except ModuleNotFoundError:
-            return None
-
-
-def find_pyproject(start: Path | None = None) -> Path | None:
-    """The nearest ``pyproject.toml`` in ``start`` (default: the working directory) or above."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def load_lint_config(start: Path | None = None) -> dict:
     """Settings under ``[tool.keras-initpolicy.lint]`` of the nearest ``pyproject.toml``.
 
@@ -86,18 +63,12 @@ def load_lint_config(start: Path | None = None) -> dict:
     ``format``; ``_`` may replace ``-``. Unknown keys and bad TOML are usage errors.
     """
     path = find_pyproject(start)
-    loads = _toml_loads()
-    if path is None or loads is None:
+    if path is None:
         return {}
     try:
-        data = loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
-        raise UsageError(f"{path}: invalid TOML: {exc}") from None
-    table = data
-    for key in CONFIG_TABLE:
-        table = table.get(key, {}) if isinstance(table, dict) else {}
+        table = read_tool_table(path).get(CONFIG_TABLE[-1], {})
+    except PolicyError as exc:
+        raise UsageError(f"{path}: {exc.message}") from None
     if not isinstance(table, dict):
         raise UsageError(f"{path}: [{'.'.join(CONFIG_TABLE)}] must be a table")
     config = {}

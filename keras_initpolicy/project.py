@@ -24,17 +24,28 @@ def find_pyproject(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def read_tool_table(pyproject: Path) -> dict:
-    """``[tool.keras-initpolicy]`` of a pyproject.toml ({} when absent); bad TOML is a PolicyError."""
+def _toml_loads():
     try:
         import tomllib
     except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            return None
+    return tomllib.loads
+
+
+def read_tool_table(pyproject: Path) -> dict:
+    """``[tool.keras-initpolicy]`` of a pyproject.toml ({} when absent, or when Python 3.10 has
+    no ``tomli``); an unreadable file or bad TOML is a ``PolicyError``."""
+    loads = _toml_loads()
+    if loads is None:  # pragma: no cover - Python 3.10 without tomli
+        return {}
     try:
-        data = tomllib.loads(pyproject.read_text("utf-8"))
+        data = loads(pyproject.read_text("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read {pyproject}: {exc}", source=str(pyproject)) from None
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
         raise PolicyError(f"invalid TOML: {exc}", source=str(pyproject)) from None
     table = data.get("tool", {}).get("keras-initpolicy", {})
     return table if isinstance(table, dict) else {}
