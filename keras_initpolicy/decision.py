@@ -228,7 +228,7 @@ def decide(
         fan_in, fan_out = layer_fans(class_names(layer), _Attributes(layer), weight, shape, mode)
     except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
         fan_in, fan_out = sfi, sfo
-    graph_dep = _depends_on_activation(match)
+    graph_dep = reads_activation(init)
     if explicit and policy.explicit == "keep":
         return Decision(original, "explicit", match, activation, fan_in, fan_out, graph_dep)
     decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
@@ -271,10 +271,6 @@ def compile_decision(
     except (ValueError, TypeError) as exc:
         raise build_error(layer, weight, shape, match, str(exc)) from None
     return decision
-
-
-def _depends_on_activation(match: Match) -> bool:
-    return reads_activation(match.rule.init)
 
 
 def build_error(layer, weight, shape, match: Match, why: str) -> PolicyError:

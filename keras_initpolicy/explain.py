@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import keras
 
 from . import keras_hooks
-from .activation import ActivationInfo, effective_activation
+from .activation import effective_activation
 from .decision import ATTR_FOR_WEIGHT, decide, resolver_for
 from .nodes import Rule
 from .policy import Policy
@@ -170,7 +170,7 @@ def explain_model(policy: Policy, model) -> Explanation:
             continue
         records = layer.__dict__.get("_kip_records", {})
         by_var = {id(r.variable): (k, r) for k, r in records.items()}
-        activation: ActivationInfo | None = None
+        activation = effective_activation(layer)
         for var in weights:
             if id(var) in seen:
                 continue
@@ -179,15 +179,9 @@ def explain_model(policy: Policy, model) -> Explanation:
             key, rec = by_var.get(id(var), (None, None))
             if rec is not None and rec.state.policy == policy:
                 d, attr = rec.decision, rec.attr
-                shown = d.activation
-                if d.match is None or not d.depends_on_graph:
-                    # The rule did not need the graph; still show what the graph says.
-                    if activation is None:
-                        activation = effective_activation(layer)
-                    shown = activation
+                # What the rule was decided with, if it read the activation; else the graph's.
+                shown = d.activation if d.match is not None and d.depends_on_graph else activation
             else:
-                if activation is None:
-                    activation = effective_activation(layer)
                 attr = _attr_for(layer, name)
                 original = getattr(layer, attr) if attr else None
                 explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())

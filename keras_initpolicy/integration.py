@@ -151,33 +151,21 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     decision = decide(*args, compile=False)
     # A weight whose layer has no activation of its own may change rule once the graph is
     # known: when some predicate reads `activation`, or its initializer depends on it.
-    pending = bool(
-        trainable
-        and own is None
-        and state.resolver.activation_sensitive(
-            [class_names(lyr) for lyr in (layer, *chain)],
-            weight,
-            len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED,
-        )
+    pending = own is None and state.resolver.activation_sensitive(
+        [class_names(lyr) for lyr in (layer, *chain)],
+        weight,
+        len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED,
     )
     # Inside an active scope such a weight starts as a cheap placeholder and is drawn once,
     # when its graph completes or when the scope ends, whichever comes first.
     placeholder = pending and state.active
     if placeholder:
         kwargs["initializer"] = _PLACEHOLDER
-    else:
-        if decision.reason == "rule":
-            decision = compile_decision(
-                state.policy,
-                decision,
-                layer,
-                weight,
-                shape,
-                args[6],
-                layer._kip_ordinal,
-                occurrence,
-            )
-            kwargs["initializer"] = decision.initializer
+    elif decision.reason == "rule":
+        decision = compile_decision(
+            state.policy, decision, layer, weight, shape, args[6], layer._kip_ordinal, occurrence
+        )
+        kwargs["initializer"] = decision.initializer
     try:
         variable = original(layer, **kwargs)
     except (ValueError, TypeError) as exc:
@@ -319,14 +307,9 @@ def _finalize_placeholders(state: ScopeState) -> None:
     for rec in state.placeholders:
         if rec.placeholder:
             rec.pending = False
-            rec.decision = decide(*rec.args)
-            target = rec.decision.initializer if rec.decision.reason == "rule" else rec.original
-            rec.draw(target, _owner_of(rec))
+            rec.decision = decide(*rec.args)  # its initializer is Keras's own unless a rule won
+            rec.draw(rec.decision.initializer, rec.layer_ref())
     state.placeholders.clear()
-
-
-def _owner_of(rec):
-    return rec.layer_ref() if rec.layer_ref is not None else None
 
 
 def _report_unused(state: ScopeState) -> None:

@@ -154,9 +154,6 @@ class Rule:
     def text(self) -> str:
         return f"{', '.join(s.text() for s in self.selectors)} -> {self.init.text()}"
 
-    def location(self) -> str:
-        return f"{self.source}:{self.line}"
-
 
 @dataclass(frozen=True)
 class Directive:

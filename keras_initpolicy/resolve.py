@@ -141,14 +141,6 @@ class Resolver:
         self._cache: dict[tuple, Match | None] = {}
         self._sensitive: dict[tuple, bool] = {}
 
-    @property
-    def referenced_attributes(self) -> tuple[str, ...]:
-        """Every attribute some predicate reads (``activation`` among them, if used)."""
-        return self._attrs
-
-    def depends_on(self, attr: str) -> bool:
-        return attr in self._attrs
-
     def activation_sensitive(
         self, chain_classes: Sequence[tuple[str, ...]], weight: str, kernel_like: bool
     ) -> bool:
