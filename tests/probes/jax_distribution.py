@@ -5,29 +5,14 @@ Usage: XLA_FLAGS=--xla_force_host_platform_device_count=2 KERAS_BACKEND=jax \
 Exits non-zero with a message when a check fails. Used by tests/test_distribution.py.
 """
 
-import math
 import sys
 
 import jax
 import keras
 import numpy as np
+from distribution_common import POLICY, build, check_he_normal, fit_one_epoch
 
 import keras_initpolicy as kip
-
-POLICY = """
-@seed 7
-Dense[activation=relu] -> he_normal
-Dense                  -> glorot_uniform
-*.bias                 -> zeros
-"""
-TRUNCATION_STD = 0.87962566103423978
-
-
-def build(width=256, inputs=64):
-    x_in = keras.Input((inputs,))
-    x = keras.layers.Dense(width, activation="relu", name="wide")(x_in)
-    outputs = keras.layers.Dense(4, name="head")(x)
-    return keras.Model(x_in, outputs)
 
 
 def check_replicas(model):
@@ -44,30 +29,12 @@ def check_replicas(model):
             np.testing.assert_array_equal(np.asarray(shard.data), np.asarray(replicated[0].data))
 
 
-def check_he_normal(kernel):
-    x = np.asarray(kernel.value, dtype=np.float64).ravel()
-    sigma = math.sqrt(2 / kernel.shape[0])
-    assert np.abs(x).max() <= 2 * sigma / TRUNCATION_STD * (1 + 1e-5), "not truncated"
-    tolerance = max(6 / math.sqrt(2 * x.size), 0.005)
-    assert abs(x.std() / sigma - 1) < tolerance, (x.std(), sigma)
-    assert abs(x.mean()) < 5 * sigma / math.sqrt(x.size)
-
-
 def reference_kernel(width, inputs):
     """The same seeded build without any distribution."""
     keras.distribution.set_distribution(None)
     with kip.parse(POLICY).scope():
         model = build(width, inputs)
     return np.asarray(model.get_layer("wide").kernel.value)
-
-
-def fit_one_epoch(model):
-    model.compile(optimizer="adam", loss="mse")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, model.input_shape[-1])).astype("float32")
-    y = rng.normal(size=(32, 4)).astype("float32")
-    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
 
 
 def main(mode):
@@ -107,12 +74,13 @@ def main(mode):
         assert tuple(spec) == (None, "model"), spec
         assert kernel.value.addressable_shards[0].data.shape == (inputs, width // 2)
     check_replicas(model)
-    check_he_normal(kernel)
+    check_he_normal(kernel.value, fan_in=inputs)
     assert not np.any(np.asarray(model.get_layer("wide").bias.value))
     distributed = np.asarray(kernel.value)
     if mode == "large":
         del model, kernel
     else:
+        model.compile(optimizer="adam", loss="mse")
         fit_one_epoch(model)
     # sharding does not change the draw: the same seeded build on one device is identical
     np.testing.assert_array_equal(distributed, reference_kernel(width, inputs))
