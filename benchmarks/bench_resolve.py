@@ -16,8 +16,8 @@ import random
 import statistics
 import time
 
-from keras_initpolicy.nodes import Rule
-from keras_initpolicy.parser import parse_file
+from keras_initpolicy.language.nodes import Rule
+from keras_initpolicy.language.parser import parse_file
 from keras_initpolicy.resolve import LayerFacts, Resolver, resolve_by_definition
 
 CLASSES = [f"Layer{i}" for i in range(40)]

@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
-from .diagnostics import Diagnostic
+from .checks.diagnostics import Diagnostic
+from .checks.lint import lint
 from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
-from .lint import lint
 from .policy import Policy, load, parse
 
 __version__ = "0.1.0"
@@ -37,9 +37,9 @@ __all__ = [
 # Names served lazily: module -> attribute. Only ``apply_policy``/``Explanation``/``Assignment``
 # touch Keras, and only when first used.
 _LAZY = {
-    "apply_policy": ("integration", "apply_policy"),
-    "Explanation": ("explain", "Explanation"),
-    "Assignment": ("explain", "Assignment"),
+    "apply_policy": ("runtime.scope", "apply_policy"),
+    "Explanation": ("runtime.explain", "Explanation"),
+    "Assignment": ("runtime.explain", "Assignment"),
     "project_policy": ("project", "project_policy"),
 }
 

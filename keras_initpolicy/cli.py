@@ -18,9 +18,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import __version__
-from .diagnostics import SEVERITY_RANK, Diagnostic
+from .checks.diagnostics import SEVERITY_RANK, Diagnostic
+from .checks.report import FORMATTERS, format_diagnostics, summary
 from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
-from .formatting import FORMATTERS, format_diagnostics, summary
 from .project import find_pyproject, read_tool_table
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "CONFIG_TABLE"]
@@ -130,7 +130,7 @@ def _read(path: str) -> str:
 def _register_custom_layers(specs: list[str]) -> None:
     """Import ``module`` or ``module:Class`` specs and register their Layer subclasses."""
     try:
-        from .layer_catalog import register_from_classes
+        from .catalog.layers import register_from_classes
     except ImportError:
         raise UsageError(
             "--custom-layers needs keras_initpolicy.layer_catalog.register_from_classes, "
@@ -165,7 +165,7 @@ def _register_custom_layers(specs: list[str]) -> None:
 
 
 def _run_lint(args: argparse.Namespace) -> int:
-    from .lint import code_filter, lint, lint_text
+    from .checks.lint import code_filter, lint, lint_text
 
     config = load_lint_config()
     select = args.select if args.select is not None else config.get("select")
@@ -233,7 +233,7 @@ def _run_lint(args: argparse.Namespace) -> int:
 
 
 def _run_fmt(args: argparse.Namespace) -> int:
-    from .fmt import format_policy
+    from .language.fmt import format_policy
 
     problems: list[str] = []
     changed: list[str] = []
@@ -371,7 +371,7 @@ def _run_explain(args: argparse.Namespace) -> int:
 
 def _has_diagnose() -> bool:
     try:
-        return importlib.util.find_spec(f"{__package__}.diagnose") is not None
+        return importlib.util.find_spec(f"{__package__}.runtime.diagnose") is not None
     except (ImportError, ValueError):
         return False
 
@@ -468,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         diagnose_module = None
         if _command_of(argv) == "diagnose" and _has_diagnose():
-            diagnose_module = importlib.import_module(f"{__package__}.diagnose")
+            diagnose_module = importlib.import_module(f"{__package__}.runtime.diagnose")
         args = build_parser(diagnose_module).parse_args(argv)
         return int(args.run(args))
     except SystemExit as exc:  # argparse: --help, --version, usage errors

@@ -10,10 +10,10 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .diagnostics import ERROR, Diagnostic
+from .checks.diagnostics import ERROR, Diagnostic
 from .errors import PolicyError
-from .nodes import Directive, PolicyFile, Rule
-from .parser import parse_file
+from .language.nodes import Directive, PolicyFile, Rule
+from .language.parser import parse_file
 
 __all__ = ["Policy", "parse", "load", "read_policy_text", "MAX_INCLUDE_DEPTH", "EXPLICIT_MODES"]
 
@@ -42,19 +42,19 @@ class Policy:
     # -- Keras side (imported lazily) -------------------------------------------------------
     def scope(self):
         """Context manager: models built inside follow this policy (SPEC §3)."""
-        from .integration import PolicyScope
+        from .runtime.scope import PolicyScope
 
         return PolicyScope(self)
 
     def apply(self, model):
         """Re-initialize an existing, built model in place; returns the ``Explanation``."""
-        from .integration import apply_to_model
+        from .runtime.scope import apply_to_model
 
         return apply_to_model(self, model)
 
     def explain(self, model):
         """One ``Assignment`` per weight of ``model``: which rule chose what, and why."""
-        from .explain import explain_model
+        from .runtime.explain import explain_model
 
         return explain_model(self, model)
 
@@ -189,7 +189,7 @@ def _build(
 
 
 def _raise_on_errors(policy: Policy) -> None:
-    from .validate import validate_policy
+    from .checks.names import validate_policy
 
     texts = {f.source: f.text for f in policy.files}
     for diag in validate_policy(policy):

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .nodes import InitCall, Predicate, Rule, Selector
+from .language.nodes import InitCall, Predicate, Rule, Selector
 
 __all__ = [
     "LayerFacts",
@@ -118,7 +118,7 @@ def _canonical(cls: str) -> str:
     """Exported aliases (``Convolution2D``) resolve to the class Keras instantiates (``Conv2D``)."""
     if cls == "*":
         return cls
-    from .layer_catalog import canonical_class
+    from .catalog.layers import canonical_class
 
     return canonical_class(cls) or cls
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from keras_initpolicy import __version__
+from keras_initpolicy.checks.diagnostics import Diagnostic
 from keras_initpolicy.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, main
-from keras_initpolicy.diagnostics import Diagnostic
 
 CLEAN = "@seed 1\nDense[activation=relu] -> he_normal\n*.bias -> zeros\n"
 BROKEN = "Dense -> he_normal\nDense he_normal\n"
@@ -43,7 +43,7 @@ def fake_findings(monkeypatch):
                 )
         return found
 
-    monkeypatch.setattr("keras_initpolicy.validate.validate_policy", validate)
+    monkeypatch.setattr("keras_initpolicy.checks.names.validate_policy", validate)
 
 
 def write(name: str, text: str) -> str:
@@ -293,9 +293,9 @@ class Scale(keras.layers.Layer):
 @pytest.mark.keras
 @pytest.mark.parametrize("spec", ["mylayers", "mylayers:Scale"])
 def test_custom_layers_are_registered(capsys, monkeypatch, spec):
-    from keras_initpolicy import layer_catalog
+    from keras_initpolicy.catalog import layers
 
-    layer_catalog.clear_custom()
+    layers.clear_custom()
     monkeypatch.syspath_prepend(".")
     monkeypatch.delitem(sys.modules, "mylayers", raising=False)
     write("mylayers.py", CUSTOM_LAYER)
@@ -305,7 +305,7 @@ def test_custom_layers_are_registered(capsys, monkeypatch, spec):
     try:
         assert main(["lint", "--select", "IP101", "--custom-layers", spec, policy]) == EXIT_OK
     finally:
-        layer_catalog.clear_custom()
+        layers.clear_custom()
 
 
 @pytest.mark.keras

@@ -15,17 +15,17 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from keras_initpolicy import compile as kc  # noqa: E402
-from keras_initpolicy.compile import (  # noqa: E402
+from keras_initpolicy.catalog.fans import layer_fans, shape_fans  # noqa: E402
+from keras_initpolicy.catalog.initializers import check_call  # noqa: E402
+from keras_initpolicy.language.parser import parse_file  # noqa: E402
+from keras_initpolicy.runtime import compile as kc  # noqa: E402
+from keras_initpolicy.runtime.compile import (  # noqa: E402
     WeightContext,
     compile_initializer,
     describe,
     rule_seed,
     variance_scaling_params,
 )
-from keras_initpolicy.fans import layer_fans, shape_fans  # noqa: E402
-from keras_initpolicy.initcatalog import check_call  # noqa: E402
-from keras_initpolicy.parser import parse_file  # noqa: E402
 
 TRUNCATION_STD = 0.87962566103423978  # std of N(0, 1) truncated at +-2, as Keras corrects by
 KINDS = {

@@ -16,7 +16,7 @@ keras = pytest.importorskip("keras")
 from keras import layers  # noqa: E402
 
 import keras_initpolicy as kip  # noqa: E402
-from keras_initpolicy.integration import current_scope  # noqa: E402
+from keras_initpolicy.runtime.scope import current_scope  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
@@ -149,7 +149,7 @@ def test_decorated_builders_called_from_many_threads():
 
 def test_parsing_from_many_threads_keeps_comments_apart():
     """The parser collects comments per thread; concurrent parses never mix them."""
-    from keras_initpolicy.parser import parse_file
+    from keras_initpolicy.language.parser import parse_file
 
     barrier = threading.Barrier(8, timeout=TIMEOUT)
 

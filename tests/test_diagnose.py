@@ -19,9 +19,9 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import keras_initpolicy as kip  # noqa: E402
-from keras_initpolicy import _backends  # noqa: E402
 from keras_initpolicy.cli import main  # noqa: E402
-from keras_initpolicy.diagnose import (  # noqa: E402
+from keras_initpolicy.runtime import backends  # noqa: E402
+from keras_initpolicy.runtime.diagnose import (  # noqa: E402
     KERAS_RUN,
     DiagnoseReport,
     PlotUnavailableError,
@@ -223,7 +223,7 @@ def test_gradients_match_finite_differences():
     def loss_fn(outputs):
         return keras.ops.mean(keras.ops.square(outputs[0]))
 
-    _, grads = _backends.value_and_grads(model, x, loss_fn)
+    _, grads = backends.value_and_grads(model, x, loss_fn)
     assert list(grads) == [layer.path for layer in model.layers]
     kernel = model.layers[0].kernel
     w = keras.ops.convert_to_numpy(kernel).astype("float64")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from keras_initpolicy.diagnostics import CODES
-from keras_initpolicy.lint import lint
+from keras_initpolicy.checks.diagnostics import CODES
+from keras_initpolicy.checks.lint import lint
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "diagnostics.md"
 HEADING = re.compile(r"^## (\S+) — (.+)$", re.MULTILINE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keras_initpolicy.fans import einsum_fans, layer_fans, shape_fans
+from keras_initpolicy.catalog.fans import einsum_fans, layer_fans, shape_fans
 
 SHAPES = [(), (7,), (256, 512), (5, 16, 32), (3, 3, 64, 128), (2, 3, 3, 8, 4)]
 

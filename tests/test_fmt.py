@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keras_initpolicy.errors import PolicySyntaxError
-from keras_initpolicy.fmt import format_policy
-from keras_initpolicy.nodes import Rule, Word, value_text
-from keras_initpolicy.parser import parse_file
+from keras_initpolicy.language.fmt import format_policy
+from keras_initpolicy.language.nodes import Rule, Word, value_text
+from keras_initpolicy.language.parser import parse_file
 
 BEFORE = """\
 

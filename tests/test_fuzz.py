@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keras_initpolicy as kip
-from keras_initpolicy.diagnostics import CODES
-from keras_initpolicy.fmt import format_policy
-from keras_initpolicy.parser import parse_file
+from keras_initpolicy.checks.diagnostics import CODES
+from keras_initpolicy.language.fmt import format_policy
+from keras_initpolicy.language.parser import parse_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples" / "policies").glob("*.initpolicy"))
@@ -295,7 +295,7 @@ def test_pathological_nesting_is_a_positioned_policy_error(text):
 
 
 def test_nesting_up_to_the_limit_parses_and_one_more_is_rejected():
-    from keras_initpolicy.parser import MAX_NESTING
+    from keras_initpolicy.language.parser import MAX_NESTING
 
     def nested(depth):
         return "(" * depth + "1" + ")" * depth
@@ -342,7 +342,7 @@ def test_bom_file_loads_and_lints_clean(tmp_path):
 
 def test_bom_at_the_start_of_text_is_ignored_like_in_files():
     """Text decoded with "utf-8" instead of "utf-8-sig" keeps its BOM; it is ignored."""
-    from keras_initpolicy.fmt import format_policy
+    from keras_initpolicy.language.fmt import format_policy
 
     assert kip.parse("\ufeffDense -> he_normal").rules[0].text == "Dense -> he_normal"
     assert format_policy("\ufeffDense->he_normal  # c\n") == "Dense -> he_normal  # c\n"

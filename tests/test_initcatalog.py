@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from keras_initpolicy import initcatalog as ic
-from keras_initpolicy.nodes import Argument, InitCall, Word
-from keras_initpolicy.parser import parse_file
+from keras_initpolicy.catalog import initializers as ic
+from keras_initpolicy.language.nodes import Argument, InitCall, Word
+from keras_initpolicy.language.parser import parse_file
 
 KERAS_BUILTINS = {
     "zeros": "Zeros",
@@ -245,7 +245,7 @@ def test_bind_args_with_defaults():
 
 def test_catalogue_does_not_import_keras():
     code = (
-        "import sys; import keras_initpolicy.initcatalog, keras_initpolicy.fans; "
+        "import sys; import keras_initpolicy.catalog.initializers, keras_initpolicy.catalog.fans; "
         "bad = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]; "
         "assert not bad, bad"
     )

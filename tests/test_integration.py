@@ -369,7 +369,7 @@ def test_loading_inside_a_scope_never_reinitializes(tmp_path, suffix):
 
 
 def test_scope_is_restored_after_an_error():
-    from keras_initpolicy.integration import current_scope
+    from keras_initpolicy.runtime.scope import current_scope
 
     with pytest.raises(RuntimeError), HE.scope():
         raise RuntimeError("boom")

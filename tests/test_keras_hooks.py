@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 keras = pytest.importorskip("keras")
-from keras_initpolicy import keras_hooks  # noqa: E402
+from keras_initpolicy.runtime import hooks  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
 
-@pytest.mark.parametrize("name", sorted(keras_hooks.HOOKED_SURFACE))
+@pytest.mark.parametrize("name", sorted(hooks.HOOKED_SURFACE))
 def test_hooked_surface_exists(name):
-    assert keras_hooks.HOOKED_SURFACE[name](), (
-        f"Keras {keras.__version__} changed `{name}`, which keras_hooks.py relies on; "
-        "update keras_hooks.py and the version range in its docstring"
+    assert hooks.HOOKED_SURFACE[name](), (
+        f"Keras {keras.__version__} changed `{name}`, which hooks.py relies on; "
+        "update hooks.py and the version range in its docstring"
     )
 
 
@@ -23,16 +23,16 @@ def test_consumers_and_sublayers_see_the_graph():
     dense = keras.layers.Dense(3)
     act = keras.layers.Activation("relu")
     keras.Model(inputs, act(dense(inputs)))
-    assert keras_hooks.consumers(dense) == [act]
+    assert hooks.consumers(dense) == [act]
     lstm = keras.layers.LSTM(2)
-    assert lstm.cell in keras_hooks.sublayers(lstm)
+    assert lstm.cell in hooks.sublayers(lstm)
 
 
 def test_own_weights_are_the_layers_own():
     lstm = keras.layers.LSTM(2)
     lstm.build((None, 3, 4))
-    assert keras_hooks.own_weights(lstm) == []
-    assert {v.name for v in keras_hooks.own_weights(lstm.cell)} == {
+    assert hooks.own_weights(lstm) == []
+    assert {v.name for v in hooks.own_weights(lstm.cell)} == {
         "kernel",
         "recurrent_kernel",
         "bias",
@@ -46,7 +46,7 @@ def test_hooks_are_installed_once_and_keras_works_without_a_scope():
         pass
     with kip.parse("Dense -> zeros  # noqa").scope():
         pass
-    assert keras_hooks.installed()
+    assert hooks.installed()
     layer = keras.layers.Dense(2, kernel_initializer="ones")
     layer.build((None, 2))
     assert float(keras.ops.sum(layer.kernel)) == 4.0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_initpolicy import layer_catalog as lc
+from keras_initpolicy.catalog import layers as lc
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "tools" / "gen_layer_catalog.py"
@@ -24,7 +24,9 @@ def _no_custom_layers():
 
 
 def test_json_ships_in_package_with_keras_version_and_sorted_keys():
-    text = resources.files("keras_initpolicy.data").joinpath("keras_layers.json").read_text()
+    text = (
+        resources.files("keras_initpolicy.catalog.data").joinpath("keras_layers.json").read_text()
+    )
     data = json.loads(text)
     assert data["keras_version"] == lc.keras_version()
     assert list(data["classes"]) == sorted(data["classes"])
@@ -147,7 +149,7 @@ def test_add_custom_joins_the_catalogue():
 def test_catalogue_does_not_import_keras():
     code = (
         "import sys\n"
-        "from keras_initpolicy import layer_catalog as lc\n"
+        "from keras_initpolicy.catalog import layers as lc\n"
         "lc.weights('LSTM'); lc.subclasses_of('Layer'); lc.closest_classes('Dens')\n"
         "bad = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
         "assert not bad, bad\n"

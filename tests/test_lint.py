@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from keras_initpolicy.diagnostics import Diagnostic
-from keras_initpolicy.lint import code_filter, lint, lint_text, noqa_map
+from keras_initpolicy.checks.diagnostics import Diagnostic
+from keras_initpolicy.checks.lint import code_filter, lint, lint_text, noqa_map
 
 # (id, policy text, expected (code, line, column))
 SYNTAX_CASES = [
@@ -137,7 +137,7 @@ def test_results_are_sorted_and_deduplicated(monkeypatch):
         Diagnostic.make("IP202", 1, 1, "family"),
         Diagnostic.make("IP302", 2, 1, "duplicate rule"),
     ]
-    monkeypatch.setattr("keras_initpolicy.validate.validate_policy", lambda policy: list(made))
+    monkeypatch.setattr("keras_initpolicy.checks.names.validate_policy", lambda policy: list(made))
     found = lint("Dense -> zeros\nDense -> zeros\n")
     assert [(d.line, d.column, d.code) for d in found] == [
         (1, 1, "IP202"),

@@ -23,7 +23,10 @@ SHIPPED = [
     "keras_initpolicy/__init__.py",
     "keras_initpolicy/__main__.py",
     "keras_initpolicy/grammars/initpolicy.lark",
-    "keras_initpolicy/data/keras_layers.json",
+    "keras_initpolicy/catalog/data/keras_layers.json",
+    "keras_initpolicy/language/parser.py",
+    "keras_initpolicy/checks/lint.py",
+    "keras_initpolicy/runtime/hooks.py",
 ]
 
 pytestmark = pytest.mark.slow

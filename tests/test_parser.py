@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 import keras_initpolicy as kip
-from keras_initpolicy.nodes import Argument, Directive, InitCall, Predicate, Rule, Selector, Word
-from keras_initpolicy.parser import MAX_NESTING, parse_file
+from keras_initpolicy.language.nodes import (
+    Argument,
+    Directive,
+    InitCall,
+    Predicate,
+    Rule,
+    Selector,
+    Word,
+)
+from keras_initpolicy.language.parser import MAX_NESTING, parse_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT.parent / "shared" / "SPEC.md"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_initpolicy.parser import parse_file
+from keras_initpolicy.language.parser import parse_file
 from keras_initpolicy.policy import load_unvalidated
 from keras_initpolicy.resolve import (
     LayerFacts,
@@ -102,7 +102,7 @@ def test_alias_selectors_match_the_real_class():
     ],
 )
 def test_predicate_semantics(op, value, actual, holds):
-    from keras_initpolicy.nodes import Predicate
+    from keras_initpolicy.language.nodes import Predicate
 
     assert predicate_holds(Predicate("a", op, value), actual) is holds
 

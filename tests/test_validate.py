@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import keras_initpolicy as kip
-from keras_initpolicy import layer_catalog
-from keras_initpolicy.diagnostics import CODES, ERROR
+from keras_initpolicy.catalog import layers
+from keras_initpolicy.checks.diagnostics import CODES, ERROR
+from keras_initpolicy.checks.names import validate_policy
 from keras_initpolicy.policy import load_unvalidated
-from keras_initpolicy.validate import validate_policy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diagnostics"
 # Codes whose fixtures this suite owns (IP001/IP002 are the parser's and loader's).
@@ -137,14 +137,14 @@ def test_unknown_activation_suggests_close_names():
 
 def test_custom_layers_make_classes_known():
     try:
-        layer_catalog.add_custom("MyBlock", mro=("MyBlock", "Layer"))
+        layers.add_custom("MyBlock", mro=("MyBlock", "Layer"))
         found = diagnose("MyBlock.w -> he_normal\nMyBlock[width=2] -> he_normal")
         assert not found
         # A custom subclass of Dense opens Dense up to weight names it may create.
-        layer_catalog.add_custom("MyDense", mro=("MyDense", "Dense", "Layer"))
+        layers.add_custom("MyDense", mro=("MyDense", "Dense", "Layer"))
         assert "IP102" not in {d.code for d in diagnose("Dense.extra -> zeros")}
     finally:
-        layer_catalog.clear_custom()
+        layers.clear_custom()
     assert "IP102" in {d.code for d in diagnose("Dense.extra -> zeros")}
 
 
@@ -171,7 +171,7 @@ def test_validation_does_not_import_keras():
     code = (
         "import sys, keras_initpolicy as kip\n"
         "from keras_initpolicy.policy import load_unvalidated\n"
-        "from keras_initpolicy.validate import validate_policy\n"
+        "from keras_initpolicy.checks.names import validate_policy\n"
         "validate_policy(load_unvalidated('Dense[activation=relu] -> he_normal\\n"
         "LSTM.kernel -> zeros\\nDnse -> auto', is_text=True))\n"
         "bad = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"

@@ -1,4 +1,4 @@
-"""Generate ``keras_initpolicy/data/keras_layers.json`` from the installed Keras.
+"""Generate ``keras_initpolicy/catalog/data/keras_layers.json`` from the installed Keras.
 
 The linter and validator read this catalogue instead of importing Keras (SPEC §5: lint never
 imports Keras). For every public class in ``keras.layers`` plus ``keras.Model``,
@@ -40,7 +40,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-OUTPUT = Path(__file__).resolve().parent.parent / "keras_initpolicy" / "data" / "keras_layers.json"
+OUTPUT = (
+    Path(__file__).resolve().parent.parent
+    / "keras_initpolicy"
+    / "catalog"
+    / "data"
+    / "keras_layers.json"
+)
 
 # Classes whose weights depend on a user-supplied layer, cell, module or function.
 OPEN_CLASSES = {

@@ -19,11 +19,11 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from . import initcatalog
-from . import layer_catalog as lc
+from ..catalog import initializers
+from ..catalog import layers as lc
+from ..language.nodes import Rule, Selector, value_text
 from .diagnostics import Diagnostic
-from .nodes import Rule, Selector, value_text
-from .targets import KERNEL_NAMED, RELU_FAMILY, SATURATING, Locator, pinned_activations, reach
+from .reach import KERNEL_NAMED, RELU_FAMILY, SATURATING, Locator, pinned_activations, reach
 
 __all__ = ["check_practice"]
 
@@ -33,10 +33,10 @@ _KWON_OK = {"glorot": SATURATING | {"linear"}, "he": RELU_FAMILY}
 def check_practice(rules: tuple[Rule, ...], loc: Locator) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for rule in rules:
-        if initcatalog.check_call(rule.init, rule.source):
+        if initializers.check_call(rule.init, rule.source):
             continue  # IP105/IP106 already reported; the initializer's meaning is unclear
-        canonical = initcatalog.canonical_name(rule.init.name)
-        args = initcatalog.bind_args(rule.init)
+        canonical = initializers.canonical_name(rule.init.name)
+        args = initializers.bind_args(rule.init)
         found.extend(_symmetric(rule, canonical))
         found.extend(_family(rule, canonical, args))
         found.extend(_bias(rule, canonical, args))
@@ -53,7 +53,7 @@ def _diag(code: str, rule: Rule, message: str, node=None) -> Diagnostic:
 
 def _arg(rule: Rule, name: str):
     """The Argument node that binds ``name`` (positional ones included), else None."""
-    spec = initcatalog.spec(rule.init.name)
+    spec = initializers.spec(rule.init.name)
     positional = iter(p for p, _ in spec.params)
     for a in rule.init.args:
         if (a.name or next(positional, None)) == name:
@@ -102,7 +102,7 @@ def _targets_nothing(rule: Rule) -> list[Diagnostic]:
 
 
 def _symmetric(rule: Rule, canonical: str) -> list[Diagnostic]:
-    if initcatalog.family(canonical) != "constant":
+    if initializers.family(canonical) != "constant":
         return []
     for sel in rule.selectors:
         if sel.weight in KERNEL_NAMED:
@@ -123,7 +123,7 @@ def _symmetric(rule: Rule, canonical: str) -> list[Diagnostic]:
 
 
 def _family(rule: Rule, canonical: str, args: dict) -> list[Diagnostic]:
-    fam = initcatalog.family(canonical)
+    fam = initializers.family(canonical)
     if fam not in ("glorot", "he"):
         return []
     found: list[Diagnostic] = []
@@ -232,7 +232,7 @@ def _covers(later: _SelKey, earlier: _SelKey) -> bool:
 
 
 def _rule_key(rule: Rule) -> tuple:
-    name = initcatalog.canonical_name(rule.init.name) or rule.init.name
+    name = initializers.canonical_name(rule.init.name) or rule.init.name
     args = tuple(a.text() for a in rule.init.args)
     return frozenset(s.text() for s in rule.selectors), name, args
 

@@ -1,7 +1,7 @@
 """The one backend-specific corner of keras-initpolicy: gradients for ``diagnose``.
 
 Everything else in the package uses ``keras.ops`` only. Each backend gets one small function,
-chosen by ``keras.backend.backend()`` through a registry (einops' ``_backends.py`` pattern)::
+chosen by ``keras.backend.backend()`` through a registry (einops' ``backends.py`` pattern)::
 
     outputs, grads = value_and_grads(model, x, loss_fn)
 

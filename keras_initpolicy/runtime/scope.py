@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 
 import keras
 
-from . import keras_hooks
+from ..errors import PolicyError, UnusedRuleWarning
+from ..policy import Policy, load
+from ..resolve import KERNEL_LIKE_EXCLUDED, Resolver
+from . import hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
 from .decision import (
     Decision,
@@ -29,9 +32,6 @@ from .decision import (
     initializer_attr,
     resolver_for,
 )
-from .errors import PolicyError, UnusedRuleWarning
-from .policy import Policy, load
-from .resolve import KERNEL_LIKE_EXCLUDED, Resolver
 
 __all__ = ["PolicyScope", "apply_policy", "apply_to_model", "current_scope"]
 
@@ -224,12 +224,12 @@ def _resolve_graph(model) -> None:
     one (``Sequential.add`` rebuilds the graph), so such a weight is drawn now, from its own
     activation, and may be re-decided once more, when a rebuilt graph gives it a consumer.
     """
-    for op in keras_hooks.graph_operations(model):
+    for op in hooks.graph_operations(model):
         records = op.__dict__.get("_kip_records")
         if not records or not any(r.pending or r.reopen for r in records.values()):
             continue
         activation = effective_activation(op)
-        at_output = not keras_hooks.consumers(op)
+        at_output = not hooks.consumers(op)
         for key, rec in records.items():
             if rec.pending:
                 rec.pending = False
@@ -286,7 +286,7 @@ class PolicyScope:
             raise RuntimeError(
                 "this policy scope is already active; create a new one with policy.scope()"
             )
-        keras_hooks.install(_Callbacks)
+        hooks.install(_Callbacks)
         self.state = ScopeState(self.policy)
         self._token = _current.set(self.state)
         return self
@@ -330,7 +330,7 @@ def _as_policy(policy_or_path) -> Policy:
     if isinstance(policy_or_path, Policy):
         return policy_or_path
     if policy_or_path is None:
-        from .project import project_policy
+        from ..project import project_policy
 
         return project_policy()
     if isinstance(policy_or_path, str | os.PathLike):

@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ..errors import PolicyError
+from ..policy import load_unvalidated
 from .diagnostics import CODES, Diagnostic
-from .errors import PolicyError
-from .policy import load_unvalidated
 
 __all__ = ["lint", "lint_text", "noqa_map", "code_filter", "check_code_patterns"]
 
@@ -197,7 +197,7 @@ def _lint(text_or_path, is_text: bool, source: str | None, keep) -> list[Diagnos
     except PolicyError as error:
         diagnostics.append(_from_error(error))
     else:
-        from .validate import validate_policy
+        from .names import validate_policy
 
         for pfile in policy.files:
             texts.setdefault(pfile.source, pfile.text)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import difflib
 
-from . import initcatalog
-from . import layer_catalog as lc
-from .checks_practice import check_practice
+from ..catalog import initializers
+from ..catalog import layers as lc
+from ..language.nodes import Directive, Predicate, Rule, Selector, value_text
 from .diagnostics import Diagnostic
-from .nodes import Directive, Predicate, Rule, Selector, value_text
-from .targets import Locator, reach
+from .practice import check_practice
+from .reach import Locator, reach
 
 __all__ = ["validate_policy", "DIRECTIVES"]
 
@@ -99,7 +99,7 @@ def _check_rule(rule: Rule, loc: Locator) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for sel in rule.selectors:
         found.extend(_check_selector(sel, rule, loc))
-    init_diags = initcatalog.check_call(rule.init, rule.source)
+    init_diags = initializers.check_call(rule.init, rule.source)
     found.extend(init_diags)
     if not init_diags:
         found.extend(_check_fit(rule))
@@ -235,8 +235,8 @@ def _names(names) -> str:
 
 
 def _check_fit(rule: Rule) -> list[Diagnostic]:
-    canonical = initcatalog.canonical_name(rule.init.name)
-    fam = initcatalog.family(canonical) if canonical else None
+    canonical = initializers.canonical_name(rule.init.name)
+    fam = initializers.family(canonical) if canonical else None
     if fam not in ("identity", "orthogonal"):
         return []
     for sel in rule.selectors:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 import keras
 
-from . import keras_hooks
+from ..language.nodes import Rule
+from ..policy import Policy
+from . import hooks
 from .activation import effective_activation
 from .decision import ATTR_FOR_WEIGHT, decide, resolver_for
-from .nodes import Rule
-from .policy import Policy
 
 __all__ = ["Assignment", "Explanation", "explain_model", "describe_initializer"]
 
@@ -148,7 +148,7 @@ class Explanation(list):
 def _walk(layer, chain: list, out: list) -> None:
     out.append((layer, list(chain)))
     inner_chain = chain if isinstance(layer, keras.Model) else [layer, *chain]
-    for sub in keras_hooks.sublayers(layer):
+    for sub in hooks.sublayers(layer):
         _walk(sub, inner_chain, out)
 
 
@@ -165,7 +165,7 @@ def explain_model(policy: Policy, model) -> Explanation:
     explanation = Explanation()
     seen: set[int] = set()
     for ordinal, (layer, chain) in enumerate(pairs, start=1):
-        weights = keras_hooks.own_weights(layer)
+        weights = hooks.own_weights(layer)
         if not weights:
             continue
         records = layer.__dict__.get("_kip_records", {})

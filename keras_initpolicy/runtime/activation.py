@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import keras
 
-from . import keras_hooks
+from . import hooks
 
 __all__ = ["ActivationInfo", "own_activation", "effective_activation", "class_names"]
 
@@ -145,7 +145,7 @@ def _follow(
 ) -> list[tuple[ActivationInfo, tuple[str, ...]]]:
     """Terminal activations reached from ``layer``'s output, each with the layers walked."""
     found = []
-    for consumer in keras_hooks.consumers(layer):
+    for consumer in hooks.consumers(layer):
         step = trail + (consumer.name,)
         if isinstance(consumer, keras.Model) or hops > _MAX_HOPS:
             found.append((ActivationInfo("linear", None, "model boundary"), step))

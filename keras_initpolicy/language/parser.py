@@ -21,7 +21,7 @@ from lark.exceptions import (
     VisitError,
 )
 
-from .errors import PolicySyntaxError
+from ..errors import PolicySyntaxError
 from .nodes import (
     Argument,
     Comment,
@@ -67,14 +67,14 @@ _TERMINAL_NAMES = {
 
 
 _GRAMMAR = "initpolicy.lark"
-_HERE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # keras_initpolicy/
 
 
 def grammar_text() -> str:
     """The grammar source: ``keras_initpolicy/grammars/`` in an installed wheel, ``grammars/`` in
     the repository (an editable install maps that folder as the ``keras_initpolicy.grammars``
     package). Plain file reads: ``importlib.resources`` costs more start-up than the read."""
-    for candidate in (_HERE / "grammars" / _GRAMMAR, _HERE.parent / "grammars" / _GRAMMAR):
+    for candidate in (_PACKAGE / "grammars" / _GRAMMAR, _PACKAGE.parent / "grammars" / _GRAMMAR):
         if candidate.is_file():
             return candidate.read_text("utf-8")
     from importlib import resources  # zipped installs

@@ -25,8 +25,8 @@ import difflib
 import math
 from dataclasses import dataclass
 
-from .diagnostics import Diagnostic
-from .nodes import InitCall, value_text
+from ..checks.diagnostics import Diagnostic
+from ..language.nodes import InitCall, value_text
 
 __all__ = [
     "InitSpec",

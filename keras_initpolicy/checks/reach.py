@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from . import layer_catalog as lc
-from .nodes import Selector
+from ..catalog import layers as lc
+from ..language.nodes import Selector
 
 __all__ = [
     "KERNEL_NAMED",

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import keras
 
-from . import keras_hooks
+from ..catalog.fans import layer_fans, shape_fans
+from ..errors import PolicyError
+from ..policy import Policy
+from ..resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver, reads_activation
+from . import hooks
 from .activation import ActivationInfo, class_names, own_activation
 from .compile import WeightContext, compile_initializer, rule_seed
-from .errors import PolicyError
-from .fans import layer_fans, shape_fans
-from .policy import Policy
-from .resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver, reads_activation
 
 __all__ = ["Decision", "decide", "compile_decision", "derive_seed", "facts_for", "resolver_for"]
 
@@ -144,7 +144,7 @@ def facts_for(layer, activation: ActivationInfo) -> LayerFacts:
 
 def enclosing_layers(layer) -> list:
     """Enclosing non-model layers whose build is running, innermost first."""
-    stack = [lyr for lyr in keras_hooks.building_stack() if lyr is not layer]
+    stack = [lyr for lyr in hooks.building_stack() if lyr is not layer]
     return [lyr for lyr in reversed(stack) if not isinstance(lyr, keras.Model)]
 
 

@@ -36,9 +36,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import _backends, keras_hooks
+from ..policy import Policy, load
+from . import backends, hooks
 from .activation import _is_activation_layer, _is_transparent, effective_activation
-from .policy import Policy, load
 
 __all__ = [
     "diagnose",
@@ -183,7 +183,7 @@ def _graph_output_layer(layer):
         return layer
     current, hops = layer, 0
     while hops < _MAX_HOPS:
-        nxt = keras_hooks.consumers(current)
+        nxt = hooks.consumers(current)
         if len(nxt) != 1 or isinstance(nxt[0], keras.Model):
             return layer
         (current,) = nxt
@@ -243,7 +243,7 @@ def measure(model, x, name: str) -> RunStats:
     """Per-weighted-layer statistics of ``model`` (already built) on the batch ``x``."""
     if not getattr(model, "built", False) or not _has_graph(model):
         model(x)  # Sequential without Input: builds it (and its graph) now
-    variables = _backends.kernel_variables(model)
+    variables = backends.kernel_variables(model)
     by_path = _layers_by_path(model)
     probe, taps = model, {}
     if _has_graph(model):
@@ -262,7 +262,7 @@ def measure(model, x, name: str) -> RunStats:
         else:
             taps = {}
     n_out = len(model.outputs) if _has_graph(model) else None
-    outputs, grads = _backends.value_and_grads(probe, x, _loss(n_out or 10**9), variables=variables)
+    outputs, grads = backends.value_and_grads(probe, x, _loss(n_out or 10**9), variables=variables)
     acts = outputs[n_out:] if taps else []
     stats = RunStats(name)
     for i, path in enumerate(variables):
@@ -417,8 +417,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``initpolicy diagnose``; exit 0 success, 1 the build failed, 2 usage or I/O problem."""
-    from .cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, _import_builder
-    from .errors import PolicyError
+    from ..cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, _import_builder
+    from ..errors import PolicyError
 
     for p in (args.policy, *([args.compare] if args.compare not in (None, KERAS_RUN) else [])):
         if not Path(p).is_file():

@@ -74,7 +74,9 @@ def _data() -> dict:
     else:  # zipped installs
         from importlib import resources
 
-        text = resources.files("keras_initpolicy.data").joinpath(path.name).read_text("utf-8")
+        text = (
+            resources.files("keras_initpolicy.catalog.data").joinpath(path.name).read_text("utf-8")
+        )
     return json.loads(text)
 
 

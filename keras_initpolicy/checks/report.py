@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from ..errors import caret_excerpt
 from .diagnostics import ERROR, INFO, WARNING, Diagnostic
-from .errors import caret_excerpt
 
 __all__ = [
     "FORMATTERS",

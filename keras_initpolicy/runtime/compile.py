@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import keras
 
-from .initcatalog import bind_args, canonical_name, family
-from .nodes import InitCall
+from ..catalog.initializers import bind_args, canonical_name, family
+from ..language.nodes import InitCall
 
 __all__ = [
     "WeightContext",

@@ -1,0 +1,1 @@
+"""What we know about Keras without importing it: initializers, layer classes, layer-aware fans."""

@@ -1,0 +1,1 @@
+"""The policy language: grammar loading, parser, syntax tree, canonical formatting. No Keras."""
