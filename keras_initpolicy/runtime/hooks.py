@@ -229,3 +229,111 @@ def graph_operations(model) -> list:
         inner = getattr(model, "_functional", None)
         ops = getattr(inner, "_operations", None) if inner is not None else None
     return list(ops or ())
+
+
+# -- calibration (runtime/calibrate.py): pre-activation capture --------------------------------
+#
+# Relies on (Keras 3.15): ``Layer._flatten_layers``; ``Operation.__call__`` looking ``call`` up
+# on the instance (``self.call``); Dense, EinsumDense and every convolution applying
+# ``self.activation`` last in ``call``. Checked by the "calibration capture" entry below.
+
+
+def nested_layers(model) -> list:
+    """Every layer inside ``model`` (nested models and layers flattened, each once, in the order
+    Keras tracks them); ``model`` itself excluded."""
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+class capture_preactivations:
+    """Within the block, record the pre-activation output of every call of each layer in
+    ``layers``; every layer's state is restored on exit, whatever happens inside.
+
+    A layer with an ``activation`` attribute gets a recorder in its place that stores its input
+    and returns ``activation(input)``, so the layer computes exactly what it did before; a layer
+    without one gets an instance-level ``call`` that stores its output. ``outputs[id(layer)]`` is
+    the list of recorded tensors, ``order`` the layers in the order they were first recorded.
+    """
+
+    def __init__(self, layers) -> None:
+        self.layers = list(layers)
+        self.outputs: dict[int, list] = {}
+        self.order: list = []
+        self._restore: list = []
+
+    def _record(self, layer, value) -> None:
+        key = id(layer)
+        if key not in self.outputs:
+            self.outputs[key] = []
+            self.order.append(layer)
+        self.outputs[key].append(value)
+
+    def _wrap_activation(self, layer, activation):
+        def recorder(x, *args, **kwargs):
+            self._record(layer, x)
+            return activation(x, *args, **kwargs)
+
+        return recorder
+
+    def _wrap_call(self, layer, call):
+        @functools.wraps(call)
+        def recorder(*args, **kwargs):
+            out = call(*args, **kwargs)
+            self._record(layer, out)
+            return out
+
+        return recorder
+
+    def __enter__(self):
+        try:
+            for layer in self.layers:
+                own = layer.__dict__
+                activation = own.get("activation")
+                if callable(activation):
+                    # ``object.__setattr__``: a plain attribute swap, no Keras tracking involved.
+                    object.__setattr__(
+                        layer, "activation", self._wrap_activation(layer, activation)
+                    )
+                    self._restore.append((layer, "activation", activation))
+                else:
+                    previous = own.get("call", _MISSING)
+                    object.__setattr__(layer, "call", self._wrap_call(layer, layer.call))
+                    self._restore.append((layer, "call", previous))
+        except BaseException:
+            self._undo()
+            raise
+        return self
+
+    def _undo(self) -> None:
+        while self._restore:
+            layer, name, value = self._restore.pop()
+            if value is _MISSING:
+                object.__delattr__(layer, name)
+            else:
+                object.__setattr__(layer, name, value)
+
+    def __exit__(self, *exc):
+        self._undo()
+        return False
+
+
+_MISSING = object()
+
+
+def _capture_works() -> bool:
+    dense = keras.layers.Dense(2, activation="relu", kernel_initializer="ones")
+    plain = keras.layers.Identity()
+    x = keras.ops.convert_to_tensor([[-1.0, -2.0]])
+    before = dense.__dict__["activation"]
+    with capture_preactivations([dense, plain]) as cap:
+        plain(dense(x))
+    pre = keras.ops.convert_to_numpy(cap.outputs[id(dense)][0])
+    return (
+        float(pre.min()) == -3.0
+        and len(cap.outputs[id(plain)]) == 1
+        and dense.__dict__["activation"] is before
+        and "call" not in plain.__dict__
+        and callable(getattr(Layer, "_flatten_layers", None))
+    )
+
+
+HOOKED_SURFACE["calibration capture (Layer.call, activation attribute)"] = _capture_works
