@@ -20,6 +20,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Assignment",
+    "CalibrationError",
+    "CalibrationReport",
     "Diagnostic",
     "Explanation",
     "Policy",
@@ -27,6 +29,7 @@ __all__ = [
     "PolicySyntaxError",
     "UnusedRuleWarning",
     "apply_policy",
+    "calibrate",
     "lint",
     "load",
     "parse",
@@ -41,6 +44,9 @@ _LAZY = {
     "Explanation": ("runtime.explain", "Explanation"),
     "Assignment": ("runtime.explain", "Assignment"),
     "project_policy": ("project", "project_policy"),
+    "calibrate": ("runtime.calibrate", "calibrate"),
+    "CalibrationReport": ("runtime.calibrate", "CalibrationReport"),
+    "CalibrationError": ("runtime.calibrate", "CalibrationError"),
 }
 
 
