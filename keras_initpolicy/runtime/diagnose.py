@@ -20,6 +20,10 @@ runs in inference mode (dropout off, normalization with its initial moving stati
 are N(0, 1) of the model's input shape (integer inputs: 0/1) unless given. Activation statistics
 need a Sequential or Functional model; for a subclassed model only gradients are reported.
 
+``calibrate="lsuv"`` adds a run named ``POLICY+lsuv``: the policy's model rebuilt with the same
+seed, calibrated by ``kip.calibrate`` on the same batch, then measured like the others; the
+calibration's own report is kept in ``DiagnoseReport.calibration``.
+
 >>> report = diagnose("policy.initpolicy", build_model, compare="keras")  # doctest: +SKIP
 >>> print(report.to_table())                                              # doctest: +SKIP
 """
@@ -39,6 +43,9 @@ import numpy as np
 from ..policy import Policy, load
 from . import backends, hooks
 from .activation import _is_activation_layer, _is_transparent, effective_activation
+from .calibrate import METHODS as CALIBRATION_METHODS
+from .calibrate import CalibrationError
+from .calibrate import calibrate as _calibrate
 
 __all__ = [
     "diagnose",
@@ -107,6 +114,7 @@ class DiagnoseReport:
     runs: list[RunStats]
     batch: int
     loss: str = "mean(y**2) summed over outputs"
+    calibration: object | None = None  # the CalibrationReport of the ``+lsuv`` run, if any
 
     def run(self, name: str) -> RunStats:
         for r in self.runs:
@@ -115,11 +123,14 @@ class DiagnoseReport:
         raise KeyError(f"no run named {name!r}; runs: {', '.join(r.name for r in self.runs)}")
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "batch": self.batch,
             "loss": self.loss,
             "runs": [{"name": r.name, "layers": [asdict(s) for s in r.layers]} for r in self.runs],
         }
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.to_dict()
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -164,6 +175,8 @@ class DiagnoseReport:
                     "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
                 )
             blocks.append("\n".join(lines))
+        if self.calibration is not None:
+            blocks.append(f"calibration: {self.calibration.summary()}")
         return "\n\n".join(blocks)
 
     def __str__(self) -> str:
@@ -316,15 +329,29 @@ def _build(policy: Policy | None, builder, seed: int):
 
 
 def diagnose(
-    policy_or_path, builder, *, compare=None, batch: int = 32, inputs=None, seed: int = 0
+    policy_or_path,
+    builder,
+    *,
+    compare=None,
+    batch: int = 32,
+    inputs=None,
+    seed: int = 0,
+    calibrate: str | None = None,
 ) -> DiagnoseReport:
     """Build ``builder()`` under the policy (and under ``compare``: ``"keras"``, a Policy or a
     path) and report per-layer activation and gradient statistics at initialization.
+    ``calibrate`` (a ``kip.calibrate`` method, ``"lsuv"``) adds the policy's model after
+    calibration on the same batch, as the run ``POLICY+METHOD`` right after the policy's run.
 
     ``inputs`` (an array, or a list for several inputs) replaces the random N(0, 1) batch of size
     ``batch``. ``seed`` seeds Keras (``keras.utils.set_random_seed``) before each build and the
     random inputs, so the runs are reproducible and share one batch.
     """
+    if calibrate is not None and calibrate not in CALIBRATION_METHODS:
+        raise CalibrationError(
+            f"unsupported calibration method {calibrate!r}; "
+            f"supported: {', '.join(CALIBRATION_METHODS)}"
+        )
     candidates: list[tuple[Policy | None, str]] = [_policy_and_name(policy_or_path)]
     if compare is not None:
         if isinstance(compare, str) and compare == KERAS_RUN:
@@ -333,6 +360,7 @@ def diagnose(
             candidates.append(_policy_and_name(compare))
     names: set[str] = set()
     runs = []
+    calibration = None
     x = None if inputs is None else inputs
     for policy, name in candidates:
         unique, k = name, 2
@@ -350,8 +378,24 @@ def diagnose(
         # A Sequential without Input builds in ``measure``: it follows the policy it was
         # constructed under (SPEC §3), so no scope is needed here.
         runs.append(measure(model, x, unique))
+        if calibrate is not None and len(runs) == 1:
+            calibration = _calibrated_run(policy, builder, seed, x, calibrate)
+            runs.append(measure(calibration[0], x, f"{unique}+{calibrate}"))
+            names.add(runs[-1].name)
     first = x[0] if isinstance(x, list) else x
-    return DiagnoseReport(runs, batch=int(np.shape(first)[0]))
+    return DiagnoseReport(
+        runs,
+        batch=int(np.shape(first)[0]),
+        calibration=None if calibration is None else calibration[1],
+    )
+
+
+def _calibrated_run(policy, builder, seed, x, method):
+    """The policy's model rebuilt with the same seed and calibrated on ``x``."""
+    model = _build(policy, builder, seed)
+    if not model.built:
+        model(x)  # a Sequential without Input: built now, as ``measure`` would
+    return model, _calibrate(model, x, method=method)
 
 
 # -- plot ---------------------------------------------------------------------------------------
@@ -413,6 +457,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", default=None, metavar="OUT.png", help="save a plot")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
+    parser.add_argument(
+        "--calibrate",
+        choices=CALIBRATION_METHODS,
+        default=None,
+        help="also show the policy's model after data-dependent calibration on the batch",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -440,7 +490,13 @@ def run(args: argparse.Namespace) -> int:
     builder = _import_builder(args.model)
     try:
         report = diagnose(
-            policy, builder, compare=compare, batch=args.batch, inputs=inputs, seed=args.seed
+            policy,
+            builder,
+            compare=compare,
+            batch=args.batch,
+            inputs=inputs,
+            seed=args.seed,
+            calibrate=getattr(args, "calibrate", None),
         )
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
