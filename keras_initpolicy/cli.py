@@ -1,4 +1,4 @@
-"""The ``initpolicy`` command line: ``lint``, ``fmt``, ``explain`` (and ``diagnose`` when present).
+"""The ``initpolicy`` command line: ``lint``, ``fmt``, ``explain``, ``lsp`` (and ``diagnose`` when present).
 
 ``lint`` and ``fmt`` never import Keras or a backend; ``explain``, ``diagnose`` and
 ``lint --custom-layers`` do, when they run. Behaviour and exit codes: ``docs/cli.md``.
@@ -369,6 +369,23 @@ def _run_explain(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------
 
 
+def _run_lsp(args: argparse.Namespace) -> int:
+    """``initpolicy lsp``: the language server on stdio until the client ends it (docs/editors.md).
+    Imported here, not at the top: pygls is an optional extra, and the server never imports Keras.
+    """
+    try:
+        from .lsp.server import serve
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
+            raise
+        raise UsageError(
+            f"`initpolicy lsp` needs pygls ({exc}); install it with: "
+            "pip install 'keras-initpolicy[lsp]'"
+        ) from None
+    serve()
+    return EXIT_OK
+
+
 def _has_diagnose() -> bool:
     try:
         return importlib.util.find_spec(f"{__package__}.runtime.diagnose") is not None
@@ -446,6 +463,11 @@ def build_parser(diagnose_module=None) -> argparse.ArgumentParser:
     explain_p.add_argument("--model", required=True, metavar="MODULE:FUNCTION|model.keras")
     explain_p.add_argument("--format", choices=("text", "json"), default="text")
     explain_p.set_defaults(run=_run_explain)
+
+    lsp_p = sub.add_parser(
+        "lsp", help="run the language server on stdin/stdout (needs the [lsp] extra)"
+    )
+    lsp_p.set_defaults(run=_run_lsp)
 
     if diagnose_module is not None:
         diag_p = sub.add_parser("diagnose", help="activation and gradient statistics at init")

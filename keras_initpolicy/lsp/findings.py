@@ -1,0 +1,159 @@
+"""Lint an editor's document: the project's ``lint_text`` findings with exact ranges.
+
+Each ``Diagnostic`` (1-based line and column) becomes a ``Finding`` with a 0-based line and the
+column span of the token it is about (``text.span_at``). A finding inside an included file is
+shown at the ``@include`` line of the document that (directly or through other includes) pulls
+that file in, with the included file's position in the message and as related information.
+No Keras import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..checks.diagnostics import Diagnostic
+from ..checks.lint import lint_text
+from ..errors import PolicyError
+from ..language.nodes import Directive
+from ..language.parser import parse_file
+from .presets import preset_name
+from .text import span_at, tokens
+
+__all__ = ["Finding", "Related", "document_findings"]
+
+_CWD_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Related:
+    """Where a finding about an included file really is."""
+
+    path: str
+    line: int  # 0-based
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding positioned in the document: 0-based ``line``, columns ``[start, end)``."""
+
+    code: str
+    severity: str
+    message: str
+    line: int
+    start: int
+    end: int
+    related: Related | None = None
+
+
+@contextlib.contextmanager
+def _includes_relative_to(folder: Path | None):
+    """Resolve ``@include`` against ``folder``, as ``kip.load`` does for a file on disk.
+
+    ``lint_text`` resolves includes against the current directory, so the document's folder
+    becomes the current directory for the call (under a lock; the server is the only user).
+    """
+    if folder is None or not folder.is_dir():
+        yield
+        return
+    with _CWD_LOCK:
+        previous = Path.cwd()
+        os.chdir(folder)
+        try:
+            yield
+        finally:
+            os.chdir(previous)
+
+
+def _lines(text: str) -> list[str]:
+    return text.split("\n")
+
+
+def _span(lines: list[str], diag: Diagnostic) -> tuple[int, int, int]:
+    line = min(max(diag.line - 1, 0), max(len(lines) - 1, 0))
+    src = lines[line] if lines else ""
+    start, end = span_at(src, max(diag.column - 1, 0), diag.code)
+    return line, start, end
+
+
+def _include_directives(text: str) -> list[Directive]:
+    try:
+        pfile = parse_file(text, "<document>")
+    except PolicyError:
+        return []
+    return [d for d in pfile.directives if d.name == "include" and type(d.value) is str]
+
+
+def _reachable(target: Path, seen: set[Path]) -> set[Path]:
+    """``target`` and every file it includes, transitively (unreadable files end the walk)."""
+    if target in seen:
+        return seen
+    seen.add(target)
+    try:
+        text = target.read_text("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return seen
+    for d in _include_directives(text):
+        if preset_name(d.value) is None:
+            _reachable((target.parent / d.value).resolve(), seen)
+    return seen
+
+
+def _owner(diag: Diagnostic, includes: list[tuple[Directive, set[Path]]]) -> Directive | None:
+    """The document's ``@include`` that brings the file of ``diag`` in."""
+    if not includes:
+        return None
+    with contextlib.suppress(OSError, RuntimeError, ValueError):
+        where = Path(diag.source).resolve()
+        for directive, files in includes:
+            if where in files:
+                return directive
+    presets = [d for d, _ in includes if preset_name(d.value) is not None]
+    return (presets or [includes[0][0]])[0]
+
+
+def _related(diag: Diagnostic) -> Related | None:
+    path = Path(diag.source)
+    try:
+        lines = _lines(path.read_text("utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    line, start, end = _span(lines, diag)
+    return Related(str(path.resolve()), line, start, end)
+
+
+def document_findings(text: str, path: str | None = None) -> list[Finding]:
+    """Every lint finding about the document ``text`` (saved at ``path``, if it is a file)."""
+    folder = Path(path).parent if path else None
+    source = path or "<document>"
+    lines = _lines(text)
+    out: list[Finding] = []
+    with _includes_relative_to(folder):
+        diagnostics = lint_text(text, source=source)
+        includes = []
+        for d in _include_directives(text):
+            if preset_name(d.value) is None:
+                with contextlib.suppress(OSError, RuntimeError, ValueError):
+                    includes.append((d, _reachable(Path(d.value).resolve(), set())))
+            else:
+                includes.append((d, set()))
+        for diag in diagnostics:
+            if diag.source == source:
+                line, start, end = _span(lines, diag)
+                out.append(Finding(diag.code, diag.severity, diag.message, line, start, end))
+                continue
+            owner = _owner(diag, includes)
+            if owner is None:  # cannot happen for a document that parses; keep it visible
+                out.append(Finding(diag.code, diag.severity, diag.message, 0, 0, 0))
+                continue
+            line = owner.line - 1
+            start = owner.column - 1
+            end = next((t.end for t in tokens(lines[line]) if t.kind == "string"), start)
+            message = f"in {diag.source}:{diag.line}:{diag.column}: {diag.message}"
+            out.append(Finding(diag.code, diag.severity, message, line, start, end, _related(diag)))
+    return out

@@ -1,0 +1,333 @@
+"""Hover text (Markdown) for a token of a policy: what an initializer draws, what a class creates.
+
+Facts come from the catalogues (``catalog/initializers.py``, ``catalog/layers.py``) and the
+formula table of SPEC §1; nothing here imports Keras.
+
+>>> print(initializer_doc("he_normal").splitlines()[0])
+**he_normal** — Keras `HeNormal` (He/Kaiming: ReLU family)
+>>> "σ = √(2/fan_in)" in initializer_doc("he_normal")
+True
+"""
+
+from __future__ import annotations
+
+from ..catalog import initializers as ic
+from ..catalog import layers as lc
+from ..checks.names import DIRECTIVES
+from ..errors import PolicyError
+from ..language.nodes import Rule, value_text
+from ..language.parser import parse_file
+from .presets import PREFIX, preset_name, preset_names, preset_text
+from .text import context_at, token_at, tokens
+
+__all__ = [
+    "hover_at",
+    "initializer_doc",
+    "class_doc",
+    "weight_doc",
+    "attribute_doc",
+    "directive_doc",
+    "preset_doc",
+    "DIRECTIVE_DOCS",
+]
+
+_FAMILY_TITLES = {
+    "glorot": "Glorot/Xavier: tanh, logistic, linear",
+    "he": "He/Kaiming: ReLU family",
+    "lecun": "LeCun: SELU",
+    "variance_scaling": "variance scaling",
+    "orthogonal": "orthogonal",
+    "identity": "identity matrix",
+    "random": "fixed-scale random",
+    "constant": "constant",
+    "auto": "chosen from the effective activation",
+}
+
+_FANS = (
+    "Fans are layer-aware: depthwise kernels use the per-channel receptive field "
+    "(fan_in = kh·kw), grouped convolutions count one group, transposed convolutions swap the "
+    "channel axes, EinsumDense reads its equation. `fans=shape` uses Keras's shape-only rule."
+)
+
+DIRECTIVE_DOCS = {
+    "seed": "`@seed N` — reproducible builds: every weight gets its own seed derived from N.",
+    "explicit": "`@explicit keep|override` — `keep` (default): initializers written in code win; "
+    "`override`: the policy wins.",
+    "include": '`@include "path.initpolicy"` or `@include "preset:NAME"` — the rules of the '
+    "included file come first (relative to this file; cycles are errors).",
+}
+
+
+def _num(value) -> str:
+    return (
+        f"{value:g}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else str(value)
+    )
+
+
+def _fan_expr(mode: str, coeff: float) -> str:
+    """``√(c/fan_in)`` or ``√(c/(fan_in+fan_out))`` for variance ``scale/n`` scaled by ``coeff``."""
+    if mode == "fan_avg":
+        return f"√({_num(2 * coeff)}/(fan_in+fan_out))"
+    return f"√({_num(coeff)}/{mode})"
+
+
+def _vs_params(canonical: str, bound: dict) -> tuple[float | str, str, str]:
+    """(scale, mode, distribution) of a variance-scaling initializer call."""
+    fam = ic.family(canonical)
+    uniform = canonical.endswith("_uniform")
+    dist = "uniform" if uniform else "truncated_normal"
+    if fam == "variance_scaling":
+        return (
+            bound.get("scale", 1.0),
+            str(bound.get("mode", "fan_in")),
+            str(bound.get("distribution", "truncated_normal")),
+        )
+    given = bound.get("distribution")
+    if given not in (None, "normal"):
+        dist = str(given)
+    if fam == "glorot":
+        return 1.0, "fan_avg", dist
+    if fam == "lecun":
+        return 1.0, "fan_in", dist
+    # he
+    if bound.get("variant") == "kwon":
+        return 2.0, "fan_avg", dist
+    slope = bound.get("negative_slope", 0.0)
+    if slope == "auto":
+        return "2/(1+a²)", "fan_in", dist
+    return 2.0 / (1.0 + float(slope) ** 2), "fan_in", dist
+
+
+def _vs_lines(canonical: str, bound: dict) -> list[str]:
+    scale, mode, dist = _vs_params(canonical, bound)
+    if isinstance(scale, str):  # he_*(negative_slope=auto)
+        sigma, radius = "√(2/((1+a²)·fan_in))", "√(6/((1+a²)·fan_in))"
+        note = ["a = the negative slope of the effective activation (LeakyReLU's, 0 for relu)."]
+    else:
+        sigma, radius, note = _fan_expr(mode, scale), _fan_expr(mode, 3 * scale), []
+        slope = bound.get("negative_slope", 0)
+        if ic.family(canonical) == "he" and mode == "fan_in" and slope:
+            sigma = f"√(2/((1+a²)·fan_in)) = {sigma}"
+            radius = f"√(6/((1+a²)·fan_in)) = {radius}"
+            note = [f"a = {_num(slope)} (the negative slope)."]
+    if dist == "uniform":
+        lines = [f"Distribution: uniform U[-r, r], r = {radius} (Var = r²/3)."]
+    elif dist == "truncated_normal":
+        lines = [
+            f"Distribution: truncated normal, σ = {sigma} "
+            "(cut at ±2σ of the drawing normal, corrected so the result has this σ)."
+        ]
+    else:
+        lines = [f"Distribution: normal N(0, σ), σ = {sigma}."]
+    if ic.family(canonical) == "glorot" and bound.get("variant") == "kwon":
+        note.append("`variant=kwon`: σ and r ×4 when the effective activation is sigmoid.")
+    lines += note
+    lines.append(f"Scale {_num(scale)}, mode {mode}. {_FANS}")
+    return lines
+
+
+def _random_lines(canonical: str, bound: dict) -> list[str]:
+    b = {**ic.spec(canonical).defaults, **bound}
+    if canonical == "random_uniform":
+        lo, hi = b["minval"], b["maxval"]
+        return [f"Distribution: uniform U[{_num(lo)}, {_num(hi)}] (Var = (maxval-minval)²/12)."]
+    if canonical == "truncated_normal":
+        return [
+            f"Distribution: N({_num(b['mean'])}, {_num(b['stddev'])}) with values beyond 2σ "
+            "redrawn (the result's σ is ≈ 0.88·stddev). Fans are not used."
+        ]
+    return [f"Distribution: normal N({_num(b['mean'])}, {_num(b['stddev'])}). Fans are not used."]
+
+
+def _other_lines(canonical: str, bound: dict) -> list[str]:
+    fam = ic.family(canonical)
+    b = {**ic.spec(canonical).defaults, **bound}
+    if fam == "constant":
+        value = {"zeros": 0, "ones": 1}.get(canonical, b.get("value", 0.0))
+        return [
+            f"Every element equals {_num(value)}: no randomness, so units start identical "
+            "(fine for biases and normalization weights, a symmetric start for kernels)."
+        ]
+    if fam == "orthogonal":
+        return [
+            f"A (semi-)orthogonal matrix (QR of a normal draw; the weight flattened to 2-D) "
+            f"times gain={_num(b['gain'])}: element variance gain²/max(rows, cols)."
+        ]
+    if fam == "identity":
+        return [f"gain·I with gain={_num(b['gain'])}; only for rank-2 (matrix) weights."]
+    return [  # auto
+        "Chosen from the effective activation: relu family → He (with its slope); tanh → Glorot; "
+        "sigmoid → Glorot with the Kwon ×4 variant; selu → LeCun normal; linear/softmax → "
+        "Glorot; gelu/silu/elu/swish → He. `auto(distribution=uniform)` picks the uniform "
+        f"members. {_FANS}"
+    ]
+
+
+def initializer_doc(name: str, bound: dict | None = None) -> str:
+    """Markdown: the initializer's Keras class, distribution, variance formula and parameters."""
+    canonical = ic.canonical_name(name)
+    if canonical is None:
+        return f"**{name}** — not an initializer this package knows."
+    sp = ic.SPECS[canonical]
+    bound = bound or {}
+    keras_name = f"Keras `{sp.class_name}`" if sp.class_name else "keras-initpolicy"
+    head = f"**{canonical}** — {keras_name} ({_FAMILY_TITLES[sp.family]})"
+    if sp.family in ("glorot", "he", "lecun", "variance_scaling"):
+        body = _vs_lines(canonical, bound)
+    elif sp.family == "random":
+        body = _random_lines(canonical, bound)
+    else:
+        body = _other_lines(canonical, bound)
+    params = ", ".join(f"{p}={value_text(d)}" for p, d in sp.params) or "none"
+    ext = ", ".join(f"{p}={value_text(d)}" for p, d in sp.extensions)
+    tail = f"Parameters: {params}" + (f"; keyword-only: {ext}" if ext else "")
+    if bound:
+        tail += "\n\nThis call: " + ", ".join(f"{k}={value_text(v)}" for k, v in bound.items())
+    return "\n\n".join([head, *body, tail])
+
+
+def class_doc(name: str) -> str:
+    """Markdown: the layer class, its bases and the weights it creates."""
+    canonical = lc.canonical_class(name)
+    if name == "*":
+        return "`*` — any layer class."
+    if canonical is None:
+        return (
+            f"**{name}** — not a Keras layer class. A custom layer is fine; register it "
+            "(`--custom-layers`) so that lint knows its weights."
+        )
+    alias = f" (alias of `{canonical}`)" if canonical != name else ""
+    bases = " → ".join(lc.mro(canonical)[1:]) or "none"
+    lines = [f"**{name}**{alias} — bases: {bases}"]
+    if lc.is_open(canonical):
+        lines.append("Its weights depend on user code (any weight name may appear).")
+    elif not lc.weights_known(canonical):
+        lines.append("The catalogue could not build this class; its weights are not listed.")
+    else:
+        entries = lc.weight_entries(canonical)
+        if entries:
+            rows = ["| weight | trainable | rank | created by |", "|---|---|---|---|"]
+            for w in entries:
+                rows.append(
+                    f"| `{w.name}` | {'yes' if w.trainable else 'no'} | {w.rank} | {w.owner} |"
+                )
+            lines.append("\n".join(rows))
+            kernel_like = sorted(
+                {
+                    w.name
+                    for w in entries
+                    if w.trainable and w.rank >= 2 and w.name != "recurrent_kernel"
+                }
+            )
+            lines.append(
+                "A rule without a weight part targets: "
+                + (", ".join(f"`{k}`" for k in kernel_like) or "nothing (no kernel-like weight)")
+            )
+        else:
+            lines.append("Creates no weights.")
+    if lc.has_activation(canonical):
+        lines.append("Takes an `activation` of its own.")
+    return "\n\n".join(lines)
+
+
+def weight_doc(cls: str | None, weight: str) -> str:
+    """Markdown: where ``cls`` creates the weight ``weight``."""
+    canonical = lc.canonical_class(cls) if cls and cls != "*" else None
+    found = [w for w in lc.weight_entries(canonical)] if canonical else []
+    found = [w for w in found if w.name == weight]
+    if not found:
+        return f"`.{weight}` — a weight name (as Keras names the variable)."
+    parts = [
+        f"created by `{w.owner}`, rank {w.rank}, {'trainable' if w.trainable else 'not trainable'}"
+        for w in found
+    ]
+    return f"`{cls}.{weight}` — " + "; ".join(dict.fromkeys(parts))
+
+
+def attribute_doc(cls: str | None, attr: str) -> str:
+    if attr in lc.ALWAYS_ATTRIBUTES:
+        meaning = {
+            "name": "the layer's name",
+            "path": "the layer's path in the model (`layer.path`)",
+            "activation": "the effective activation (own, or applied by the following layers)",
+        }[attr]
+        return f"`{attr}` — {meaning}; compare with `=`, `!=`, `in`, `~=`."
+    kinds = lc.attribute_kinds(cls).get(attr) if cls and cls != "*" else None
+    shown = f" (a {kinds} in `{cls}`'s config)" if kinds else ""
+    return f"`{attr}` — a key of the layer's `get_config()`{shown}."
+
+
+def directive_doc(name: str) -> str:
+    return DIRECTIVE_DOCS.get(
+        name,
+        f"`@{name}` — unknown directive; directives: " + ", ".join(f"`@{d}`" for d in DIRECTIVES),
+    )
+
+
+def preset_doc(name: str) -> str:
+    """Markdown: the rules of a shipped preset (or which presets exist)."""
+    text = preset_text(name)
+    if text is None:
+        known = preset_names()
+        listed = ", ".join(f"`{n}`" for n in known) if known else "none in this installation"
+        return f"No preset named `{name}`. Presets: {listed}."
+    try:
+        rules = parse_file(text, f"{PREFIX}{name}").rules
+    except PolicyError:
+        rules = ()
+    comments = [ln for ln in text.splitlines() if ln.lstrip().startswith("#")][:3]
+    body = "\n".join(r.text for r in rules) or "(no rules)"
+    about = "\n\n".join(c.lstrip("# ").strip() for c in comments)
+    return f"**preset:{name}** — {len(rules)} rules\n\n{about}\n\n```initpolicy\n{body}\n```"
+
+
+def _bound_args(line: str, start: int) -> dict:
+    """The arguments of the initializer call starting at ``start``, if that part parses."""
+    stop = len(line)
+    for tok in tokens(line):
+        if tok.start > start and (tok.kind == "comment" or tok.text == ";"):
+            stop = tok.start
+            break
+    try:
+        pfile = parse_file("* -> " + line[start:stop])
+    except PolicyError:
+        return {}
+    rule = pfile.rules[0] if pfile.rules else None
+    if not isinstance(rule, Rule) or ic.check_call(rule.init):
+        return {}
+    return ic.bind_args(rule.init)
+
+
+def hover_at(text: str, line: int, column: int) -> tuple[str, tuple[int, int]] | None:
+    """(Markdown, (start, end) columns of the token) for the token at the cursor, or None."""
+    lines = text.split("\n")
+    if not 0 <= line < len(lines):
+        return None
+    src = lines[line]
+    tok = token_at(src, column)
+    if tok is None or tok.kind not in ("name", "directive", "string", "punct"):
+        return None
+    if tok.kind == "punct" and tok.text != "*":
+        return None
+    ctx = context_at(text, line, tok.end)
+    span = (tok.start, tok.end)
+    if tok.kind == "directive":
+        return directive_doc(tok.text[1:]), span
+    if tok.text == "*":
+        star = context_at(text, line, tok.start).kind == "class"
+        return (class_doc("*"), span) if star else None
+    if ctx.kind == "class":
+        return class_doc(tok.text), span
+    if ctx.kind == "weight":
+        return weight_doc(ctx.cls, tok.text), span
+    if ctx.kind == "attribute":
+        return attribute_doc(ctx.cls, tok.text), span
+    if ctx.kind == "initializer":
+        return initializer_doc(tok.text, _bound_args(src, tok.start)), span
+    if ctx.kind == "directive_value" and ctx.attr == "include" and tok.kind == "string":
+        name = preset_name(tok.text.strip('"'))
+        if name is not None:
+            return preset_doc(name), span
+    return None
