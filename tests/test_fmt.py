@@ -58,7 +58,7 @@ Dense[units not in (1, 2)] -> constant(-0.5)
 
 
 def statements(text: str) -> list[str]:
-    return [s.text if isinstance(s, Rule) else s.text() for s in parse_file(text).statements]
+    return [s.text if isinstance(s, Rule) else s.text for s in parse_file(text).statements]
 
 
 def test_golden():

@@ -372,7 +372,7 @@ def test_crlf_continuation_and_diagnostic_positions():
 
 def test_tabs_are_whitespace_and_columns_count_them_as_one():
     text = "Dense\t[\tactivation\t=\trelu\t]\t->\the_normal\n\tDense -> he_normel"
-    assert statements(text)[0] == "Dense[activation = relu] -> he_normal"
+    assert statements(text)[0] == "Dense[activation=relu] -> he_normal"
     with pytest.raises(kip.PolicyError) as info:
         kip.parse(text)
     assert (info.value.line, info.value.column) == (2, 11)

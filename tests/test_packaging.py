@@ -140,7 +140,7 @@ def test_import_and_parse_without_keras(clean_venv, tmp_path):
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'numpy')))\n"
     )
     out = run([clean_venv, "-c", code], cwd=tmp_path).stdout.splitlines()
-    assert out[0] == "7 ['Dense[activation = relu] -> he_normal', '*.bias -> zeros']"
+    assert out[0] == "7 ['Dense[activation=relu] -> he_normal', '*.bias -> zeros']"
     installed = Path(out[1]).resolve()
     assert clean_venv.parent.parent.resolve() in installed.parents  # the installed copy, not ROOT
     assert out[2] == "[]"

@@ -27,6 +27,6 @@ def test_resnet50_convs_feeding_relu_get_he():
         assert a.activation == "relu", (a.layer_path, a.activation_source)
         layer = model.get_layer(a.layer_path.split("/")[-1])
         assert type(layer.kernel_initializer).__name__ == "HeNormal", a.layer_path
-        assert a.rule is not None and a.rule.text == "Conv2D[activation = relu] -> he_normal"
+        assert a.rule is not None and a.rule.text == "Conv2D[activation=relu] -> he_normal"
     add_fed = [a for a in convs if "add" in a.activation_source]
     assert len(add_fed) == 20  # 16 block-closing convs + 4 shortcut convs

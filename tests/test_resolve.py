@@ -32,7 +32,7 @@ def dense(**attrs):
 
 def test_more_specific_rule_wins_regardless_of_order():
     text = "Dense[activation=relu] -> he_normal\nDense -> glorot_uniform"
-    assert resolve(text, [dense(activation="relu")]) == "Dense[activation = relu] -> he_normal"
+    assert resolve(text, [dense(activation="relu")]) == "Dense[activation=relu] -> he_normal"
     assert resolve(text, [dense()]) == "Dense -> glorot_uniform"
 
 

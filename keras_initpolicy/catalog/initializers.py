@@ -331,7 +331,7 @@ def check_call(init: InitCall, source: str = "<string>") -> list[Diagnostic]:
                     if positional_names
                     else "no positional arguments"
                 )
-                report(arg, f"`{init.name}` takes {takes}. Received: {arg.text()}")
+                report(arg, f"`{init.name}` takes {takes}. Received: {arg.text}")
                 n_positional += 1
                 continue
             pname = positional_names[n_positional]
@@ -359,7 +359,7 @@ def _unknown_keyword(init_name: str, sp: InitSpec, pname: str, arg) -> str:
     if pname == "variant":
         return (
             f"`{init_name}` has no variants; `variant` exists only on glorot_* and he_*. "
-            f"Received: {arg.text()}"
+            f"Received: {arg.text}"
         )
     allowed = ", ".join(sp.allowed) if sp.allowed else "none"
     message = f"Unknown argument `{pname}` for `{init_name}`. Allowed: {allowed}."

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from ..catalog import initializers
 from ..catalog import layers as lc
 from ..language.nodes import Rule, Selector, value_text
+from .arguments import numeric_view
 from .diagnostics import Diagnostic
 from .reach import KERNEL_NAMED, RELU_FAMILY, SATURATING, Locator, pinned_activations, reach
 
@@ -32,7 +33,9 @@ _KWON_OK = {"glorot": SATURATING | {"linear"}, "he": RELU_FAMILY}
 
 def check_practice(rules: tuple[Rule, ...], loc: Locator) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    for rule in rules:
+    for written in rules:
+        # These checks read numbers: an expression stands in as its value at a typical point.
+        rule = numeric_view(written)
         if initializers.check_call(rule.init, rule.source):
             continue  # IP105/IP106 already reported; the initializer's meaning is unclear
         canonical = initializers.canonical_name(rule.init.name)
@@ -90,7 +93,7 @@ def _targets_nothing(rule: Rule) -> list[Diagnostic]:
             _diag(
                 "IP303",
                 rule,
-                f"`{sel.text()}` without a weight part targets kernel-like weights (trainable, "
+                f"`{sel.text}` without a weight part targets kernel-like weights (trainable, "
                 f"rank >= 2), and `{sel.cls}` has none; {hint}.",
                 sel,
             )
@@ -106,13 +109,13 @@ def _symmetric(rule: Rule, canonical: str) -> list[Diagnostic]:
         return []
     for sel in rule.selectors:
         if sel.weight in KERNEL_NAMED:
-            what = f"`{sel.text()}`"
+            what = f"`{sel.text}`"
         elif sel.weight is None and reach(sel).has_kernel_like():
-            what = f"the kernel-like weights of `{sel.text()}`"
+            what = f"the kernel-like weights of `{sel.text}`"
         else:
             continue
         message = (
-            f"`{rule.init.text()}` gives {what} a symmetric start: every unit begins identical "
+            f"`{rule.init.text}` gives {what} a symmetric start: every unit begins identical "
             "and stays so. Use a random initializer (e.g. `auto`, `he_normal`, `glorot_uniform`)."
         )
         return [_diag("IP201", rule, message)]
@@ -165,7 +168,7 @@ def _bias(rule: Rule, canonical: str, args: dict) -> list[Diagnostic]:
     if canonical == "constant" and args.get("value", 0.0) == 0:
         return []
     message = (
-        f"Biases usually start at zero; `{rule.init.text()}` starts them elsewhere. "
+        f"Biases usually start at zero; `{rule.init.text}` starts them elsewhere. "
         "Fine when intended (e.g. a forget-gate bias)."
     )
     return [_diag("IP204", rule, message)]
@@ -233,8 +236,8 @@ def _covers(later: _SelKey, earlier: _SelKey) -> bool:
 
 def _rule_key(rule: Rule) -> tuple:
     name = initializers.canonical_name(rule.init.name) or rule.init.name
-    args = tuple(a.text() for a in rule.init.args)
-    return frozenset(s.text() for s in rule.selectors), name, args
+    args = tuple(a.text for a in rule.init.args)
+    return frozenset(s.text for s in rule.selectors), name, args
 
 
 def _dead_and_duplicate(rules: tuple[Rule, ...]) -> list[Diagnostic]:

@@ -21,30 +21,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .nodes import Directive, Predicate, Rule, Selector, value_text
+from .nodes import Directive, Rule
 from .parser import parse_file
 
-__all__ = ["format_policy", "rule_parts", "selector_text", "predicate_text"]
+__all__ = ["format_policy", "rule_parts"]
 
 _NOQA = re.compile(r"#\s*noqa\b", re.IGNORECASE)
-_WORD_OPS = frozenset({"in", "not in"})
-
-
-def predicate_text(pred: Predicate) -> str:
-    """``activation=relu``, ``units>=3``, ``activation in (relu, gelu)``."""
-    sep = " " if pred.op in _WORD_OPS else ""
-    return f"{pred.attr}{sep}{pred.op}{sep}{value_text(pred.value)}"
-
-
-def selector_text(sel: Selector) -> str:
-    preds = f"[{', '.join(predicate_text(p) for p in sel.predicates)}]" if sel.predicates else ""
-    weight = f".{sel.weight}" if sel.weight else ""
-    return f"{sel.cls}{preds}{weight}"
 
 
 def rule_parts(rule: Rule) -> tuple[str, str]:
     """The canonical text left and right of the arrow."""
-    return ", ".join(selector_text(s) for s in rule.selectors), rule.init.text()
+    return ", ".join(s.text for s in rule.selectors), rule.init.text
 
 
 @dataclass
@@ -89,7 +76,7 @@ def _end_line(text: str, offset: int, line: int) -> int:
 
 def _statement_line(statement) -> _Line:
     if isinstance(statement, Directive):
-        return _Line("directive", statement.text())
+        return _Line("directive", statement.text)
     left, right = rule_parts(statement)
     return _Line("rule", left, right)
 

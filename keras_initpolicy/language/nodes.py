@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 __all__ = [
     "Word",
     "Value",
+    "Variable",
+    "Unary",
+    "Binary",
+    "Call",
+    "Expression",
+    "EXPRESSION_TYPES",
     "Predicate",
     "Selector",
     "Argument",
@@ -36,8 +42,104 @@ class Word(str):
         return f"Word({str(self)!r})"
 
 
-# A value is a number, a quoted string, a bare Word, True/False/None, or a tuple of values.
-Value = int | float | str | Word | bool | None | tuple
+# -- arithmetic expressions (SPEC §8) ------------------------------------------------------------
+#
+# Only numeric initializer arguments hold these; a literal number stays a plain int/float, so an
+# argument without an operator is exactly the value it was before expressions existed. Each node
+# keeps the position of its first character. ``text`` is the canonical spelling (``fmt``):
+# one space around binary operators, none after unary minus, parentheses only where precedence
+# needs them, ``0.02 / sqrt(2 * blocks)``.
+
+# Binding strength, weakest first: sums, products, unary sign, power, atoms.
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "unary": 3, "**": 4, "atom": 5}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """``fan_in``, ``fan_out``, ``depth``, ``blocks`` (or an unknown name, reported by lint)."""
+
+    name: str
+    line: int = 0
+    column: int = 0
+
+    @property
+    def text(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Unary:
+    """``-operand`` or ``+operand`` applied to something that is not a plain number."""
+
+    op: str
+    operand: object
+    line: int = 0
+    column: int = 0
+
+    @property
+    def text(self) -> str:
+        inner = _operand_text(self.operand, _PRECEDENCE["unary"])
+        return f"{self.op} {inner}" if inner[:1] in "+-" else f"{self.op}{inner}"
+
+
+@dataclass(frozen=True)
+class Binary:
+    """``left op right`` with ``op`` one of ``+ - * / **``."""
+
+    op: str
+    left: object
+    right: object
+    line: int = 0
+    column: int = 0
+
+    @property
+    def text(self) -> str:
+        strength = _PRECEDENCE[self.op]
+        if self.op == "**":  # right-associative; its right side may carry a sign
+            left_min, right_min = strength + 1, _PRECEDENCE["unary"]
+        else:  # left-associative
+            left_min, right_min = strength, strength + 1
+        left = _operand_text(self.left, left_min)
+        right = _operand_text(self.right, right_min)
+        return f"{left} {self.op} {right}"
+
+
+@dataclass(frozen=True)
+class Call:
+    """``func(arg, ...)`` with ``func`` one of ``sqrt log exp min max`` (others: lint)."""
+
+    func: str
+    args: tuple = ()
+    line: int = 0
+    column: int = 0
+
+    @property
+    def text(self) -> str:
+        return f"{self.func}({', '.join(value_text(a) for a in self.args)})"
+
+
+Expression = Variable | Unary | Binary | Call
+EXPRESSION_TYPES = (Variable, Unary, Binary, Call)
+
+
+def _strength(node) -> int:
+    if isinstance(node, Binary):
+        return _PRECEDENCE[node.op]
+    if isinstance(node, Unary):
+        return _PRECEDENCE["unary"]
+    if isinstance(node, (int, float)) and not isinstance(node, bool) and node < 0:
+        return _PRECEDENCE["unary"]  # -0.5 reads like a unary minus
+    return _PRECEDENCE["atom"]
+
+
+def _operand_text(node, minimum: int) -> str:
+    text = value_text(node)
+    return f"({text})" if _strength(node) < minimum else text
+
+
+# A value is a number, a quoted string, a bare Word, True/False/None, a tuple of values, or (in
+# an initializer argument) an arithmetic expression.
+Value = int | float | str | Word | bool | None | tuple | Expression
 
 
 def value_text(value: Value) -> str:
@@ -45,7 +147,11 @@ def value_text(value: Value) -> str:
 
     >>> value_text((3, 3)), value_text(Word("relu")), value_text("head*"), value_text(None)
     ('(3, 3)', 'relu', '"head*"', 'none')
+    >>> value_text(Binary("/", 0.02, Call("sqrt", (Binary("*", 2, Variable("blocks")),))))
+    '0.02 / sqrt(2 * blocks)'
     """
+    if isinstance(value, EXPRESSION_TYPES):
+        return value.text
     if value is None:
         return "none"
     if value is True:
@@ -65,6 +171,10 @@ def value_text(value: Value) -> str:
     return str(value)
 
 
+#: Predicate operators written as words; the canonical text puts spaces around them only.
+WORD_OPERATORS = frozenset({"in", "not in"})
+
+
 @dataclass(frozen=True)
 class Predicate:
     """``attr op value``; ``op`` is one of ``= != < <= > >= ~= in not in``."""
@@ -75,8 +185,10 @@ class Predicate:
     line: int = 0
     column: int = 0
 
+    @property
     def text(self) -> str:
-        return f"{self.attr} {self.op} {value_text(self.value)}"
+        sep = " " if self.op in WORD_OPERATORS else ""
+        return f"{self.attr}{sep}{self.op}{sep}{value_text(self.value)}"
 
 
 @dataclass(frozen=True)
@@ -94,8 +206,9 @@ class Selector:
         """(class named, number of predicates, weight part named) — compared as a tuple."""
         return (int(self.cls != "*"), len(self.predicates), int(self.weight is not None))
 
+    @property
     def text(self) -> str:
-        preds = f"[{', '.join(p.text() for p in self.predicates)}]" if self.predicates else ""
+        preds = f"[{', '.join(p.text for p in self.predicates)}]" if self.predicates else ""
         weight = f".{self.weight}" if self.weight else ""
         return f"{self.cls}{preds}{weight}"
 
@@ -109,6 +222,7 @@ class Argument:
     line: int = 0
     column: int = 0
 
+    @property
     def text(self) -> str:
         return (
             value_text(self.value) if self.name is None else f"{self.name}={value_text(self.value)}"
@@ -133,10 +247,11 @@ class InitCall:
     def keywords(self) -> dict[str, Value]:
         return {a.name: a.value for a in self.args if a.name is not None}
 
+    @property
     def text(self) -> str:
         if not self.args and not self.has_parens:
             return self.name
-        return f"{self.name}({', '.join(a.text() for a in self.args)})"
+        return f"{self.name}({', '.join(a.text for a in self.args)})"
 
 
 @dataclass(frozen=True)
@@ -152,7 +267,7 @@ class Rule:
 
     @property
     def text(self) -> str:
-        return f"{', '.join(s.text() for s in self.selectors)} -> {self.init.text()}"
+        return f"{', '.join(s.text for s in self.selectors)} -> {self.init.text}"
 
 
 @dataclass(frozen=True)
@@ -166,6 +281,7 @@ class Directive:
     source: str = "<string>"
     has_value: bool = False
 
+    @property
     def text(self) -> str:
         return f"@{self.name}" + (f" {value_text(self.value)}" if self.has_value else "")
 
