@@ -53,3 +53,38 @@ class Diagnostic:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class Diagnostics(list):
+    """The list ``kip.lint`` returns: ``Diagnostic`` records, rendered as a table in notebooks.
+
+    A plain ``list`` in every other way (it equals a list with the same records). Records with a
+    ``layer_path`` (audit findings) show their layer and weight instead of a text position.
+
+    >>> found = Diagnostics([Diagnostic.make("IP105", 2, 10, "Unknown initializer `x`.")])
+    >>> found == [Diagnostic.make("IP105", 2, 10, "Unknown initializer `x`.")]
+    True
+    >>> "<td>&lt;string&gt;:2:10</td>" in found._repr_html_()
+    True
+    """
+
+    def _repr_html_(self) -> str:
+        from ..html import html_table  # plain Python: no Keras, no third-party import
+
+        if any(getattr(d, "layer_path", "") for d in self):
+            columns = ("code", "severity", "layer", "weight", "message")
+            rows = [(d.code, d.severity, d.layer_path, d.weight, d.message) for d in self]
+        else:
+            columns = ("code", "severity", "where", "message")
+            rows = [
+                (d.code, d.severity, f"{d.source}:{d.line}:{d.column}", d.message) for d in self
+            ]
+        counts: dict[str, int] = {}
+        for d in self:
+            counts[d.severity] = counts.get(d.severity, 0) + 1
+        summary = ", ".join(
+            f"{n} {s}" + ("s" if n != 1 and s != INFO else "") for s, n in counts.items()
+        )
+        caption = f"{len(self)} finding{'s' if len(self) != 1 else ''}: {summary}"
+        caption = caption if self else "no findings"
+        return html_table(columns, rows, caption=caption)

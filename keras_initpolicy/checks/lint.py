@@ -1,4 +1,5 @@
-"""``kip.lint``: every finding about a policy as a sorted list of ``Diagnostic`` records.
+"""``kip.lint``: every finding about a policy as a sorted list of ``Diagnostic`` records
+(``Diagnostics``, a ``list`` that renders as an HTML table in notebooks).
 
 Syntax errors (IP001) and ``@include`` problems (IP002) become diagnostics instead of exceptions;
 a policy that loads is then checked by ``validate.validate_policy``. ``# noqa`` comments silence
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from ..errors import PolicyError
 from ..policy import load_unvalidated
-from .diagnostics import CODES, Diagnostic
+from .diagnostics import CODES, Diagnostic, Diagnostics
 
 __all__ = ["lint", "lint_text", "noqa_map", "code_filter", "check_code_patterns"]
 
@@ -161,8 +162,9 @@ def _from_error(error: PolicyError) -> Diagnostic:
     return Diagnostic.make(code, error.line or 1, error.column or 1, error.message, error.source)
 
 
-def lint(text_or_path, *, select=None, ignore=None, source: str | None = None) -> list[Diagnostic]:
-    """Every finding about a policy, sorted by ``(source, line, column, code)``.
+def lint(text_or_path, *, select=None, ignore=None, source: str | None = None) -> Diagnostics:
+    """Every finding about a policy, sorted by ``(source, line, column, code)``: a ``list`` of
+    ``Diagnostic`` that renders as a table in notebooks (``Diagnostics``).
 
     ``text_or_path`` is policy text, or a file: a ``pathlib.Path`` or a ``str`` naming an existing
     file. ``select``/``ignore`` take codes or prefixes (``["IP2"]``, or ``"IP201,IP302"``).
@@ -179,7 +181,7 @@ def lint(text_or_path, *, select=None, ignore=None, source: str | None = None) -
     return _lint(text_or_path, True, source, keep)
 
 
-def lint_text(text: str, *, source: str = "<string>", select=None, ignore=None) -> list[Diagnostic]:
+def lint_text(text: str, *, source: str = "<string>", select=None, ignore=None) -> Diagnostics:
     """Like ``lint`` for text that is never taken for a file name (standard input, editors).
 
     ``@include`` paths resolve relative to the current directory.
@@ -187,7 +189,7 @@ def lint_text(text: str, *, source: str = "<string>", select=None, ignore=None) 
     return _lint(text, True, source, code_filter(select, ignore))
 
 
-def _lint(text_or_path, is_text: bool, source: str | None, keep) -> list[Diagnostic]:
+def _lint(text_or_path, is_text: bool, source: str | None, keep) -> Diagnostics:
     texts: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
     if is_text:
@@ -215,4 +217,4 @@ def _lint(text_or_path, is_text: bool, source: str | None, keep) -> list[Diagnos
             noqa_by_source[diag.source] = noqa_map(text)
         if not _silenced(diag, noqa_by_source[diag.source]):
             kept.add(diag)
-    return sorted(kept, key=lambda d: (d.source, d.line, d.column, d.code))
+    return Diagnostics(sorted(kept, key=lambda d: (d.source, d.line, d.column, d.code)))
