@@ -17,14 +17,16 @@ import difflib
 
 from ..catalog import initializers
 from ..catalog import layers as lc
+from ..language.blocks import pattern_problem
 from ..language.nodes import Directive, Predicate, Rule, Selector, value_text
+from .arguments import check_expressions, numeric_view
 from .diagnostics import Diagnostic
 from .practice import check_practice
 from .reach import Locator, reach
 
 __all__ = ["validate_policy", "DIRECTIVES"]
 
-DIRECTIVES = ("seed", "explicit", "include")
+DIRECTIVES = ("seed", "explicit", "include", "blocks")
 _EXPLICIT = ("keep", "override")
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 _STRING_ATTRS = frozenset({"name", "path", "activation"})
@@ -39,8 +41,9 @@ def validate_policy(policy) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for pfile in policy.files:
         found.extend(_check_directives(pfile.directives, loc))
+    has_blocks = any(d.name == "blocks" for f in policy.files for d in f.directives)
     for rule in policy.rules:
-        found.extend(_check_rule(rule, loc))
+        found.extend(_check_rule(rule, loc, has_blocks))
     found.extend(check_practice(policy.rules, loc))
     order = {f.source: i for i, f in enumerate(policy.files)}
     found.sort(key=lambda d: (order.get(d.source, len(order)), d.line, d.column, d.code))
@@ -61,7 +64,7 @@ def _check_directives(directives: tuple[Directive, ...], loc: Locator) -> list[D
         found.append(Diagnostic.make("IP107", d.line, col, message, d.source))
 
     for d in directives:
-        shown = d.text()
+        shown = d.text
         if d.name not in DIRECTIVES:
             close = difflib.get_close_matches(d.name, DIRECTIVES, n=1)
             hint = f" Did you mean `@{close[0]}`?" if close else ""
@@ -85,6 +88,21 @@ def _check_directives(directives: tuple[Directive, ...], loc: Locator) -> list[D
                     f"Received: {shown}",
                 )
             continue
+        elif d.name == "blocks":
+            problem = pattern_problem(d.value) if type(d.value) is str else "not a quoted pattern"
+            if problem:
+                report(
+                    d,
+                    f"`@blocks` needs a quoted layer-path pattern with one `{{i}}`, e.g. "
+                    f'`@blocks "transformer_layer_{{i}}"`; {problem}. Received: {shown}',
+                )
+                continue
+            key = f"blocks {d.value}"
+            if key in first:
+                message = f"Duplicate `{shown}` (first given on line {first[key].line})."
+                report(d, message, False)
+            first[key] = d
+            continue
         if d.name in first:
             report(d, f"Duplicate `@{d.name}` (first given on line {first[d.name].line}).", False)
         else:
@@ -95,11 +113,12 @@ def _check_directives(directives: tuple[Directive, ...], loc: Locator) -> list[D
 # ----------------------------------------------------------------------------- rules
 
 
-def _check_rule(rule: Rule, loc: Locator) -> list[Diagnostic]:
+def _check_rule(rule: Rule, loc: Locator, has_blocks: bool) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for sel in rule.selectors:
         found.extend(_check_selector(sel, rule, loc))
-    init_diags = initializers.check_call(rule.init, rule.source)
+    found.extend(check_expressions(rule, has_blocks))
+    init_diags = initializers.check_call(numeric_view(rule).init, rule.source)
     found.extend(init_diags)
     if not init_diags:
         found.extend(_check_fit(rule))
@@ -248,7 +267,7 @@ def _check_fit(rule: Rule) -> list[Diagnostic]:
             else:
                 continue
             message = (
-                f"`{rule.init.name}` needs {need}, but `{sel.text()}` targets "
+                f"`{rule.init.name}` needs {need}, but `{sel.text}` targets "
                 f"`{cls}.{weight}` of rank {rank}."
             )
             return [

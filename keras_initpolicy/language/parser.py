@@ -23,7 +23,10 @@ from lark.exceptions import (
 
 from ..errors import PolicySyntaxError
 from .nodes import (
+    EXPRESSION_TYPES,
     Argument,
+    Binary,
+    Call,
     Comment,
     Directive,
     InitCall,
@@ -31,13 +34,17 @@ from .nodes import (
     Predicate,
     Rule,
     Selector,
+    Unary,
+    Variable,
     Word,
 )
 
-__all__ = ["parse_file", "grammar_text", "MAX_NESTING"]
+__all__ = ["parse_file", "grammar_text", "MAX_NESTING", "MAX_EXPRESSION_DEPTH"]
 
-#: Deepest tuple nesting accepted; deeper input is rejected as a syntax error.
+#: Deepest tuple/parenthesis nesting accepted; deeper input is rejected as a syntax error.
 MAX_NESTING = 16
+#: Deepest expression tree accepted (``1 + 1 + ... + 1`` with this many operators).
+MAX_EXPRESSION_DEPTH = 64
 
 _INT = re.compile(r"[+-]?\d+\Z")
 _KEYWORDS = {"true": True, "false": False, "none": None}
@@ -56,6 +63,10 @@ _TERMINAL_NAMES = {
     "LPAR": "'('",
     "RPAR": "')'",
     "COMMA": "','",
+    "NUMBER_U": "a number",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*' or '/'",
+    "POW_OP": "'**'",
     "DOT": "'.'",
     "EQUAL": "'='",
     "SEMICOLON": "';'",
@@ -141,17 +152,98 @@ def _depth(value) -> int:
 
 
 class _NestingTooDeep(Exception):
-    def __init__(self, line: int, column: int) -> None:
+    def __init__(self, line: int, column: int, message: str = "") -> None:
         self.line, self.column = line, column
+        self.message = message or f"parentheses or tuples nest deeper than {MAX_NESTING} levels"
+
+
+class _BadOperand(Exception):
+    """A string, tuple, boolean or ``none`` used in arithmetic."""
+
+    def __init__(self, line: int, column: int, message: str) -> None:
+        self.line, self.column, self.message = line, column, message
 
 
 class _Val:
-    """A value with its position, used only while parsing (values themselves are plain)."""
+    """A value with its position, used only while parsing (values themselves are plain).
 
-    __slots__ = ("value", "line", "column")
+    ``parens`` counts nested parentheses and ``depth`` the expression tree's height, both
+    bounded so that nothing downstream recurses without limit."""
 
-    def __init__(self, value, line: int, column: int) -> None:
+    __slots__ = ("value", "line", "column", "parens", "depth")
+
+    def __init__(self, value, line: int, column: int, parens: int = 0, depth: int = 0) -> None:
         self.value, self.line, self.column = value, line, column
+        self.parens, self.depth = parens, depth
+
+
+class _Paren:
+    """``(x)`` inside an initializer argument: grouping when an operator uses it, else the
+    1-tuple it always was."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: _Val) -> None:
+        self.inner = inner
+
+
+def _unwrap(v: _Val) -> _Val:
+    while isinstance(v.value, _Paren):
+        v = v.value.inner
+    return v
+
+
+def _numeric(v: _Val, at=None):
+    """The value of ``v`` as an operand of arithmetic: a number or an expression node. ``at``
+    is the operator token, whose position stands in for an operand without one (``()``)."""
+    v = _unwrap(v)
+    value = v.value
+    if isinstance(value, Word):
+        return Variable(str(value), v.line, v.column)
+    if isinstance(value, EXPRESSION_TYPES) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    ):
+        return value
+    line, column = (v.line, v.column) if v.line else _pos(at)
+    raise _BadOperand(
+        line,
+        column,
+        f"arithmetic takes numbers, `fan_in`, `fan_out`, `depth` or `blocks`; "
+        f"received {_shown(value)}",
+    )
+
+
+def _shown(value) -> str:
+    from .nodes import value_text
+
+    return f"`{value_text(value)}`"
+
+
+def _plain(v: _Val):
+    """The value of ``v`` outside arithmetic: groups of one value read as 1-tuples (as before
+    expressions existed); expressions are not allowed inside tuples."""
+    value = v.value
+    if isinstance(value, _Paren):
+        return (_plain(value.inner),)
+    if isinstance(value, EXPRESSION_TYPES):
+        raise _BadOperand(
+            v.line, v.column, "an expression cannot be an item of a tuple; remove the commas"
+        )
+    return value
+
+
+def _nested(items, line: int, column: int, parens: int = 0) -> _Val:
+    """A new ``_Val`` one level above ``items``, checking both nesting bounds."""
+    vals = [i for i in items if isinstance(i, _Val)]
+    depth = 1 + max((i.depth for i in vals), default=0)
+    parens = parens + max((i.parens for i in vals), default=0)
+    if parens > MAX_NESTING:
+        raise _NestingTooDeep(line, column)
+    if depth > MAX_EXPRESSION_DEPTH:
+        raise _NestingTooDeep(
+            line, column, f"expression nests deeper than {MAX_EXPRESSION_DEPTH} levels"
+        )
+    return _Val(None, line, column, parens, depth)
 
 
 def _pos(item) -> tuple[int, int]:
@@ -213,10 +305,48 @@ class _ToAst(Transformer):
         return list(items)
 
     def positional(self, items):
-        return Argument(None, items[0].value, *_pos(items[0]))
+        return Argument(None, _argument_value(items[0]), *_pos(items[0]))
 
     def keyword(self, items):
-        return Argument(str(items[0]), items[1].value, *_pos(items[0]))
+        return Argument(str(items[0]), _argument_value(items[1]), *_pos(items[0]))
+
+    # -- arithmetic in arguments (SPEC §8); a plain number stays a plain number
+
+    def binary(self, items):
+        left, op, right = items
+        out = _nested((left, right), left.line, left.column)
+        out.value = Binary(str(op), _numeric(left, op), _numeric(right, op), *_pos(out))
+        return out
+
+    def unary(self, items):
+        op, operand = items
+        line, column = _pos(op)
+        value = _numeric(operand, op)
+        if isinstance(value, (int, float)):  # -0.1 is the number it always was
+            out = _Val(-value if str(op) == "-" else value, line, column)
+            out.parens, out.depth = operand.parens, operand.depth
+            return out
+        out = _nested((operand,), line, column)
+        out.value = Unary(str(op), value, line, column)
+        return out
+
+    def call(self, items):
+        name, args = items[0], items[1:]
+        line, column = _pos(name)
+        out = _nested(args, line, column, parens=1)
+        out.value = Call(str(name), tuple(_numeric(a, name) for a in args), line, column)
+        return out
+
+    def group(self, items):
+        vals = [i for i in items if isinstance(i, _Val)]
+        trailing = bool(items) and not isinstance(items[-1], _Val)
+        line, column = _pos(vals[0]) if vals else (0, 0)
+        out = _nested(vals, line, column, parens=1)
+        if len(vals) == 1 and not trailing:
+            out.value = _Paren(vals[0])
+        else:
+            out.value = tuple(_plain(v) for v in vals)
+        return out
 
     def number(self, items):
         raw = str(items[0])
@@ -236,6 +366,14 @@ class _ToAst(Transformer):
         if _depth(value) > MAX_NESTING:
             raise _NestingTooDeep(line, column)
         return _Val(value, line, column)
+
+
+def _argument_value(v: _Val):
+    """An argument's value: an expression when an operator made one, else the plain value."""
+    inner = _unwrap(v).value
+    if isinstance(inner, EXPRESSION_TYPES):
+        return inner
+    return _plain(v)
 
 
 def _describe_expected(expected) -> str:
@@ -300,7 +438,7 @@ def parse_file(text: str, source: str = "<string>") -> PolicyFile:
 
     >>> f = parse_file("Dense[activation=relu] -> he_normal; *.bias -> zeros")
     >>> [r.text for r in f.rules]
-    ['Dense[activation = relu] -> he_normal', '*.bias -> zeros']
+    ['Dense[activation=relu] -> he_normal', '*.bias -> zeros']
     """
     if not isinstance(text, str):
         raise TypeError(f"policy text must be a str, received {type(text).__name__}")
@@ -330,9 +468,13 @@ def parse_file(text: str, source: str = "<string>") -> PolicyFile:
         inner = exc.orig_exc
         if isinstance(inner, _NestingTooDeep):
             raise _nesting_error(inner, text, source) from None
+        if isinstance(inner, _BadOperand):
+            raise _operand_error(inner, text, source) from None
         raise
     except _NestingTooDeep as exc:
         raise _nesting_error(exc, text, source) from None
+    except _BadOperand as exc:
+        raise _operand_error(exc, text, source) from None
     except RecursionError:  # pragma: no cover - defensive: never leak a RecursionError
         raise PolicySyntaxError("input nests too deeply", source=source, code="IP001") from None
     finally:
@@ -346,10 +488,21 @@ def _nesting_error(exc: _NestingTooDeep, text: str, source: str) -> PolicySyntax
     if not line:  # only empty tuples inside: no token to take a position from
         line, column = _deep_paren(text)
     return PolicySyntaxError(
-        f"tuples nest deeper than {MAX_NESTING} levels",
+        exc.message,
         source=source,
         line=line,
         column=column,
+        text=text,
+        code="IP001",
+    )
+
+
+def _operand_error(exc: _BadOperand, text: str, source: str) -> PolicySyntaxError:
+    return PolicySyntaxError(
+        exc.message,
+        source=source,
+        line=exc.line or None,
+        column=exc.column or None,
         text=text,
         code="IP001",
     )

@@ -17,6 +17,13 @@ LeCun; tanh, linear, softmax and anything else -> Glorot. Its default distributi
 truncated normal (as for Keras's ``*_normal`` classes); ``auto(distribution=uniform)`` uses the
 uniform members.
 
+Formulas (SPEC §8): a numeric argument may be an expression over ``fan_in``, ``fan_out``,
+``depth`` and ``blocks``. ``compile_initializer`` evaluates it with ``WeightContext.variables``
+and then compiles exactly as if the value had been written as a literal, so the result is the
+same plain Keras initializer (``RandomNormal(stddev=0.01)``) and a saved config loads without this
+package. Rules without formulas take the same path as before (one cached lookup more).
+``evaluated_arguments`` gives ``(name, formula, value)`` for ``explain``.
+
 Seeds: the caller derives one seed per weight (from ``@seed`` and the rule's own ``seed=N``,
 which ``rule_seed`` reads) and passes it as ``WeightContext.seed``; ``None`` leaves Keras's
 unseeded behaviour (it follows ``keras.utils.set_random_seed``).
@@ -26,16 +33,22 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 import keras
 
-from ..catalog.initializers import bind_args, canonical_name, family
+from ..catalog.initializers import bind_args, canonical_name, family, spec
+from ..errors import PolicyError
+from ..language import expressions as ex
 from ..language.nodes import InitCall
 
 __all__ = [
     "WeightContext",
     "compile_initializer",
+    "evaluated_arguments",
+    "formula_arguments",
     "variance_scaling_params",
     "rule_seed",
     "describe",
@@ -97,7 +110,9 @@ class WeightContext:
     ``shape_fan_out`` Keras's shape-rule fans of the same shape. ``activation`` is the canonical
     Keras name of the effective activation; ``negative_slope`` its slope on the negative side
     (LeakyReLU's ``negative_slope``, 0 for relu, None when it is not a rectifier). ``seed`` is
-    the per-weight seed already derived by the caller (None: unseeded).
+    the per-weight seed already derived by the caller (None: unseeded). ``variables`` binds the
+    names formulas read: ``fan_in``/``fan_out`` default to the fields above; ``depth`` and
+    ``blocks`` are present only when the layer sits in an ``@blocks`` block.
     """
 
     shape: tuple[int, ...]
@@ -109,6 +124,79 @@ class WeightContext:
     activation: str = "linear"
     negative_slope: float | None = None
     seed: int | None = None
+    variables: Mapping[str, float] = field(default_factory=lambda: _NO_VARIABLES)
+
+    def bindings(self) -> dict[str, float]:
+        """Every variable a formula may read for this weight."""
+        return {"fan_in": float(self.fan_in), "fan_out": float(self.fan_out), **self.variables}
+
+
+_NO_VARIABLES: Mapping[str, float] = MappingProxyType({})
+
+
+@functools.lru_cache(maxsize=4096)
+def formula_arguments(init: InitCall) -> tuple[tuple[int, str, object], ...]:
+    """``(argument index, parameter name, expression)`` for each formula among ``init``'s
+    numeric arguments; empty for a rule written with literals only (the common case)."""
+    if not any(ex.as_expression(a.value) is not None for a in init.args):
+        return ()
+    params = iter(p for p, _ in spec(init.name).params)
+    found = []
+    for i, arg in enumerate(init.args):
+        name = arg.name if arg.name is not None else next(params, None)
+        expr = ex.as_expression(arg.value)
+        if expr is not None and name in ex.NUMERIC_PARAMETERS:
+            found.append((i, name, expr))
+    return tuple(found)
+
+
+def _evaluate(name: str, expr, variables: Mapping[str, float]) -> float:
+    missing = sorted(ex.variables_used(expr) & {"depth", "blocks"} - set(variables))
+    if missing:
+        raise PolicyError(
+            f"`{name}={expr.text}` reads `{missing[0]}`, but the layer is outside every "
+            "@blocks block: its path matches no @blocks pattern of the policy",
+            line=expr.line or None,
+            column=expr.column or None,
+            code="IP106",
+        )
+    try:
+        return ex.evaluate(expr, variables)
+    except ex.ExpressionError as exc:
+        raise PolicyError(
+            f"`{name}={expr.text}` cannot be evaluated: {exc.message}",
+            line=exc.line or expr.line or None,
+            column=exc.column or expr.column or None,
+            code="IP106",
+        ) from None
+
+
+def evaluated_arguments(
+    init: InitCall, variables: Mapping[str, float]
+) -> list[tuple[str, str, float]]:
+    """``(parameter, formula text, value)`` for each formula of ``init`` (``explain``).
+
+    >>> from keras_initpolicy.language.parser import parse_file
+    >>> init = parse_file("Dense -> random_normal(stddev=0.02 / sqrt(2 * blocks))").rules[0].init
+    >>> evaluated_arguments(init, {"blocks": 2})
+    [('stddev', '0.02 / sqrt(2 * blocks)', 0.01)]
+    """
+    return [
+        (name, expr.text, _evaluate(name, expr, variables))
+        for _, name, expr in formula_arguments(init)
+    ]
+
+
+def _with_values(init: InitCall, ctx: WeightContext) -> InitCall:
+    """``init`` with each formula replaced by its value (literal-only rules: ``init`` itself)."""
+    formulas = formula_arguments(init) if init.args else ()
+    if not formulas:
+        return init
+    variables = ctx.bindings()
+    args = list(init.args)
+    for i, name, expr in formulas:
+        args[i] = replace(args[i], value=_evaluate(name, expr, variables))
+    return replace(init, args=tuple(args))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -215,6 +303,7 @@ def compile_initializer(init: InitCall, ctx: WeightContext) -> keras.initializer
     name = canonical_name(init.name)
     if name is None:
         raise ValueError(f"Unknown initializer `{init.name}`.")
+    init = _with_values(init, ctx)
     fam = family(name)
     args = bind_args(init, with_defaults=True)
     inits = keras.initializers
