@@ -28,12 +28,15 @@ __all__ = [
     "PolicyError",
     "PolicySyntaxError",
     "UnusedRuleWarning",
+    "Finding",
     "apply_policy",
+    "audit",
     "calibrate",
     "lint",
     "load",
     "parse",
     "project_policy",
+    "suggest_policy",
     "__version__",
 ]
 
@@ -47,6 +50,9 @@ _LAZY = {
     "calibrate": ("runtime.calibrate", "calibrate"),
     "CalibrationReport": ("runtime.calibrate", "CalibrationReport"),
     "CalibrationError": ("runtime.calibrate", "CalibrationError"),
+    "audit": ("runtime.audit", "audit"),
+    "suggest_policy": ("runtime.suggest", "suggest_policy"),
+    "Finding": ("checks.diagnostics", "Finding"),
 }
 
 

@@ -1,4 +1,9 @@
-"""Diagnostic records and the table of codes (SPEC §5). Formatters live in ``formatting.py``.
+"""Diagnostic records and the table of codes (SPEC §5, §7). Formatters live in ``report.py``.
+
+``Diagnostic`` is a finding about a policy, positioned in its source; ``Finding`` (IP4xx, from
+``kip.audit``) is the same record about a built model, plus the ``layer_path`` and ``weight`` it
+concerns. Its ``source`` names the model and its ``line``/``column`` are 0 (no text position), so
+the formatters, ``--select``/``--ignore`` and ``--fail-on`` treat both alike.
 
 Codes are stable: new ones are added, none is ever renumbered.
 """
@@ -7,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["Diagnostic", "CODES", "ERROR", "WARNING", "INFO", "SEVERITY_RANK"]
+__all__ = ["Diagnostic", "Finding", "CODES", "ERROR", "WARNING", "INFO", "SEVERITY_RANK"]
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITY_RANK = {INFO: 0, WARNING: 1, ERROR: 2}
@@ -32,6 +37,11 @@ CODES: dict[str, tuple[str, str]] = {
     "IP301": (WARNING, "dead rule: every weight it matches is taken by another rule"),
     "IP302": (WARNING, "duplicate rule"),
     "IP303": (WARNING, "rule targets no weight: the class has no kernel-like weights"),
+    "IP401": (ERROR, "random weights drawn from the same stream (identical leading values)"),
+    "IP402": (WARNING, "variance off by >= 1.5x because Keras's shape-based fans are wrong here"),
+    "IP403": (WARNING, "symmetric start: a kernel-like weight whose values are all equal"),
+    "IP404": (WARNING, "scale does not fit the effective activation along a deep chain"),
+    "IP405": (INFO, "a bias drawn at random"),
 }
 
 
@@ -53,6 +63,24 @@ class Diagnostic:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Finding(Diagnostic):
+    """One finding of ``kip.audit`` about a weight of a built model (codes IP4xx).
+
+    >>> f = Finding.about("IP403", "mlp", "mlp/dense", "kernel", "all 64 values equal 0")
+    >>> (f.severity, f.line, f.column, f.layer_path, f.weight)
+    ('warning', 0, 0, 'mlp/dense', 'kernel')
+    """
+
+    layer_path: str = ""
+    weight: str = ""
+
+    @classmethod
+    def about(cls, code: str, source: str, layer_path: str, weight: str, message: str):
+        """A finding on ``layer_path``'s ``weight``; severity from the code table."""
+        return cls(code, CODES[code][0], 0, 0, message, source, layer_path, weight)
 
 
 class Diagnostics(list):
