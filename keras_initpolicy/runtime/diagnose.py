@@ -31,6 +31,8 @@ calibration's own report is kept in ``DiagnoseReport.calibration``.
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import math
 import sys
@@ -40,6 +42,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from ..html import html_table
 from ..policy import Policy, load
 from . import backends, hooks
 from .activation import _is_activation_layer, _is_transparent, effective_activation
@@ -50,6 +53,7 @@ from .calibrate import calibrate as _calibrate
 __all__ = [
     "diagnose",
     "plot",
+    "plot_png",
     "DiagnoseReport",
     "RunStats",
     "LayerStats",
@@ -181,6 +185,27 @@ class DiagnoseReport:
 
     def __str__(self) -> str:
         return self.to_table()
+
+    def _repr_html_(self) -> str:
+        """One table of every run's layers, with the plot inline when matplotlib is installed."""
+        columns = ("run", "#", "layer", "class", "activation")
+        columns += ("act mean", "act std", "saturated", "dead", "grad std")
+        rows = [
+            (r.name, i, s.layer_path, s.layer_class, s.activation, s.activation_mean)
+            + (s.activation_std, s.saturated_fraction, s.dead_fraction, s.gradient_std)
+            for r in self.runs
+            for i, s in enumerate(r.layers, start=1)
+        ]
+        caption = f"diagnose: {', '.join(r.name for r in self.runs)} (batch {self.batch})"
+        if self.calibration is not None:
+            caption += f"; calibration: {self.calibration.summary()}"
+        try:
+            png = base64.b64encode(plot_png(self)).decode("ascii")
+        except PlotUnavailableError:
+            footer = None
+        else:
+            footer = f'<img alt="diagnose plot" src="data:image/png;base64,{png}"/>'
+        return html_table(columns, rows, caption=caption, footer=footer)
 
 
 def _num(value: float | None) -> str:
@@ -401,24 +426,18 @@ def _calibrated_run(policy, builder, seed, x, method):
 # -- plot ---------------------------------------------------------------------------------------
 
 
-def plot(
-    report: DiagnoseReport,
-    path,
-    *,
-    metrics: tuple[str, ...] = ("activation_std", "gradient_std"),
-    title: str | None = None,
-) -> Path:
-    """Save a PNG: one panel per metric against depth, one line per run (log y-scale for stds)."""
+def _figure(report: DiagnoseReport, metrics: tuple[str, ...], title: str | None):
+    """The plot as a matplotlib ``Figure``, built without pyplot (no global backend switch, so
+    plotting inside a notebook leaves the notebook's own backend alone)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401  (checked first: a loaded submodule would hide its absence)
+        from matplotlib.figure import Figure
     except ImportError:
         raise PlotUnavailableError(
             "plotting needs matplotlib; install it with: pip install 'keras-initpolicy[plot]'"
         ) from None
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(metrics), 3.4))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for r in report.runs:
             values = [math.nan if v is None else v for v in r.column(metric)]
@@ -433,10 +452,29 @@ def plot(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def plot(
+    report: DiagnoseReport,
+    path,
+    *,
+    metrics: tuple[str, ...] = ("activation_std", "gradient_std"),
+    title: str | None = None,
+) -> Path:
+    """Save a PNG: one panel per metric against depth, one line per run (log y-scale for stds)."""
     out = Path(path)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    _figure(report, metrics, title).savefig(out, dpi=90)
     return out
+
+
+def plot_png(
+    report: DiagnoseReport, *, metrics: tuple[str, ...] = ("activation_std", "gradient_std")
+) -> bytes:
+    """The plot of ``plot`` as PNG bytes (for notebooks)."""
+    buffer = io.BytesIO()
+    _figure(report, metrics, None).savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()
 
 
 # -- command line (hooked by cli.py) ------------------------------------------------------------
