@@ -144,6 +144,23 @@ class Explanation(list):
     def __str__(self) -> str:
         return self.to_table()
 
+    def _repr_html_(self) -> str:
+        """The table of ``to_table`` as HTML, for notebooks (one row per weight)."""
+        from ..html import html_table  # the shared renderer of every report
+
+        columns = ("layer", "class", "weight", "shape", "fan_in", "fan_out", "activation")
+        columns += ("activation source", "initializer", "why", "rule")
+        rows = []
+        for a in self:
+            rule = a.rule
+            where = f"{rule.source}:{rule.line} {rule.text}" if rule is not None else ""
+            rows.append(
+                (a.layer_path, a.layer_class, a.weight, "x".join(map(str, a.shape)) or "()")
+                + (a.fan_in, a.fan_out, a.activation, a.activation_source)
+                + (describe_initializer(a.initializer, seed=False), a.reason, where)
+            )
+        return html_table(columns, rows, caption=f"{len(self)} weights")
+
 
 def _walk(layer, chain: list, out: list) -> None:
     out.append((layer, list(chain)))
