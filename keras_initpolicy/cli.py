@@ -1,4 +1,5 @@
-"""The ``initpolicy`` command line: ``lint``, ``fmt``, ``explain``, ``lsp`` (and ``diagnose`` when present).
+"""The ``initpolicy`` command line: ``lint``, ``fmt``, ``explain``, ``audit``, ``lsp`` (and
+``diagnose`` when present).
 
 ``lint`` and ``fmt`` never import Keras or a backend; ``explain``, ``diagnose`` and
 ``lint --custom-layers`` do, when they run. Behaviour and exit codes: ``docs/cli.md``.
@@ -366,6 +367,77 @@ def _run_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- audit ------------------------------------------------------------------------------------
+
+
+def _load_model_file(spec: str):
+    """A saved ``.keras`` (or legacy ``.h5``) model; an unreadable file is a ``UsageError``."""
+    if not Path(spec).is_file():
+        raise UsageError(f"no such model file: {spec!r}")
+    import keras
+
+    try:
+        return keras.saving.load_model(spec)
+    except Exception as exc:  # noqa: BLE001 - corrupt or foreign file
+        raise UsageError(f"cannot load {spec!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    """``initpolicy audit``: findings IP401-IP405 about a model's initial weights (SPEC §7)."""
+    from .checks.lint import code_filter
+
+    try:
+        keep = code_filter(_comma_list(args.select) if args.select else None, args.ignore)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    policy = None
+    if args.policy is not None:
+        from .policy import load
+
+        if not Path(args.policy).is_file():
+            raise UsageError(f"no such policy file: {args.policy!r}")
+        try:
+            policy = load(args.policy)
+        except PolicyError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+    spec = args.model
+    if spec.endswith((".keras", ".h5")) or (Path(spec).is_file() and ":" not in spec):
+        model = _load_model_file(spec)
+    else:
+        builder = _import_builder(spec)
+        try:
+            if policy is None:
+                model = builder()
+            else:
+                with policy.scope():
+                    model = builder()
+        except PolicyError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_FINDINGS
+        except Exception as exc:  # noqa: BLE001 - user code: report it without a traceback
+            raise UsageError(f"building the model with {spec!r} failed: {exc!r}") from None
+    from .runtime.audit import Findings, audit
+
+    findings = Findings(f for f in audit(model, policy, source=spec) if keep(f.code))
+    if args.suggest:
+        from .runtime.suggest import suggest_policy
+
+        print(suggest_policy(findings, model, source=spec), end="")
+        if findings:
+            print(summary(findings), file=sys.stderr)
+    else:
+        output = format_diagnostics(findings, args.format, {})
+        if args.format == "json" or output:
+            print(output)
+        if args.format == "text" and findings:
+            print(summary(findings))
+    if args.fail_on == "never":
+        return EXIT_OK
+    threshold = SEVERITY_RANK[args.fail_on]
+    return EXIT_FINDINGS if any(SEVERITY_RANK[f.severity] >= threshold for f in findings) else 0
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 
@@ -463,6 +535,27 @@ def build_parser(diagnose_module=None) -> argparse.ArgumentParser:
     explain_p.add_argument("--model", required=True, metavar="MODULE:FUNCTION|model.keras")
     explain_p.add_argument("--format", choices=("text", "json"), default="text")
     explain_p.set_defaults(run=_run_explain)
+
+    audit_p = sub.add_parser("audit", help="report what is wrong with a model's initial weights")
+    audit_p.add_argument("--model", required=True, metavar="MODULE:FUNCTION|model.keras")
+    audit_p.add_argument(
+        "--policy", default=None, metavar="POLICY", help="build the model under this policy"
+    )
+    audit_p.add_argument("--format", choices=list(FORMATTERS), default="text")
+    audit_p.add_argument("--select", default=None, metavar="CODES", help="codes or prefixes")
+    audit_p.add_argument("--ignore", default=None, metavar="CODES", help="codes or prefixes")
+    audit_p.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default="warning",
+        help="lowest severity that makes the exit status 1 (default: warning)",
+    )
+    audit_p.add_argument(
+        "--suggest",
+        action="store_true",
+        help="print a policy that fixes every error and warning found, instead of the findings",
+    )
+    audit_p.set_defaults(run=_run_audit)
 
     lsp_p = sub.add_parser(
         "lsp", help="run the language server on stdin/stdout (needs the [lsp] extra)"
