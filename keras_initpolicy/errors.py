@@ -6,7 +6,13 @@
 
 from __future__ import annotations
 
-__all__ = ["PolicyError", "PolicySyntaxError", "UnusedRuleWarning", "caret_excerpt"]
+__all__ = [
+    "PolicyError",
+    "PolicySyntaxError",
+    "UnusedRuleWarning",
+    "ExplicitKeepWarning",
+    "caret_excerpt",
+]
 
 
 def caret_excerpt(text: str | None, line: int | None, column: int | None) -> str:
@@ -83,3 +89,8 @@ class PolicySyntaxError(PolicyError):
 
 class UnusedRuleWarning(UserWarning):
     """A rule matched no weight while a policy scope or decorator was active."""
+
+
+class ExplicitKeepWarning(UserWarning):
+    """Most weights built in a scope kept the initializer their model code passed explicitly
+    (``@explicit keep``), so the policy decided few of them; ``@explicit override`` lets it."""

@@ -15,9 +15,21 @@ from .errors import PolicyError
 from .language.nodes import Directive, PolicyFile, Rule
 from .language.parser import parse_file
 
-__all__ = ["Policy", "parse", "load", "read_policy_text", "MAX_INCLUDE_DEPTH", "EXPLICIT_MODES"]
+__all__ = [
+    "Policy",
+    "parse",
+    "load",
+    "read_policy_text",
+    "preset_names",
+    "MAX_INCLUDE_DEPTH",
+    "EXPLICIT_MODES",
+    "PRESET_PREFIX",
+]
 
 MAX_INCLUDE_DEPTH = 16
+#: ``@include "preset:NAME"`` reads ``keras_initpolicy/presets/NAME.initpolicy``
+PRESET_PREFIX = "preset:"
+_PRESETS = Path(__file__).resolve().parent / "presets"
 EXPLICIT_MODES = ("keep", "override")
 
 # Diagnostics ``parse``/``load`` do not raise on: a class that is not a Keras built-in may be the
@@ -48,7 +60,7 @@ class Policy:
 
     def apply(self, model):
         """Re-initialize an existing, built model in place; returns the ``Explanation``."""
-        from .runtime.scope import apply_to_model
+        from .runtime.apply import apply_to_model
 
         return apply_to_model(self, model)
 
@@ -103,6 +115,25 @@ def read_policy_text(
         ) from None
 
 
+def preset_names() -> tuple[str, ...]:
+    """The presets shipped with the package (``@include "preset:NAME"``), sorted."""
+    return tuple(sorted(p.stem for p in _PRESETS.glob("*.initpolicy")))
+
+
+def _preset_path(name: str, where: dict) -> Path:
+    """The file of preset ``name``; an unknown name is IP002 listing the presets."""
+    if name in preset_names():
+        return (_PRESETS / f"{name}.initpolicy").resolve()
+    import difflib
+
+    names = preset_names()
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" Did you mean `preset:{close[0]}`?" if close else ""
+    raise PolicyError(
+        f"unknown preset {name!r}.{hint} Presets: {', '.join(names)}", **where
+    ) from None
+
+
 def _directive_values(statements) -> tuple[int | None, str | None]:
     seed = explicit = None
     for st in statements:
@@ -131,8 +162,12 @@ class _Loader:
             if type(st.value) is not str:  # a bare word or number: reported by validation (IP107)
                 continue  # malformed: reported by validation as IP107
             where = dict(source=source, line=st.line, column=st.column, text=text, code="IP002")
+            preset = st.value.startswith(PRESET_PREFIX)
             try:
-                target = (base / st.value).resolve()
+                if preset:
+                    target = _preset_path(st.value[len(PRESET_PREFIX) :], where)
+                else:
+                    target = (base / st.value).resolve()
             except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError before 3.13
                 raise PolicyError(f"cannot resolve {st.value!r}: {exc}", **where) from None
             if target in stack:
@@ -146,7 +181,9 @@ class _Loader:
             included.extend(
                 self.load_text(
                     sub_text,
-                    str(target)
+                    st.value
+                    if preset
+                    else str(target)
                     if st.value.startswith("/")
                     else os.path.relpath(target)
                     if _under_cwd(target)
@@ -211,7 +248,7 @@ def parse(text: str, source: str = "<string>") -> Policy:
 
     >>> p = parse("@seed 7\\nDense[activation=relu] -> he_normal\\n*.bias -> zeros")
     >>> p.seed, p.explicit, [r.text for r in p.rules]
-    (7, 'keep', ['Dense[activation = relu] -> he_normal', '*.bias -> zeros'])
+    (7, 'keep', ['Dense[activation=relu] -> he_normal', '*.bias -> zeros'])
     """
     if not isinstance(text, str):
         raise TypeError(

@@ -1,6 +1,6 @@
 """The effective activation of a layer (SPEC §2): its own, or what its output flows into.
 
-Graph access goes through ``keras_hooks`` (the one module that knows Keras internals).
+Graph access goes through ``hooks`` (the one module that knows Keras internals).
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ import keras
 
 from . import hooks
 
-__all__ = ["ActivationInfo", "own_activation", "effective_activation", "class_names"]
+__all__ = [
+    "ActivationInfo",
+    "own_activation",
+    "effective_activation",
+    "class_names",
+    "is_transparent",
+    "is_activation_layer",
+]
 
 # Layers an activation "looks through": they do not change which nonlinearity follows.
 _TRANSPARENT = frozenset(
@@ -95,13 +102,28 @@ _NAMES: dict = {}
 
 
 def _serialize_name(fn) -> str:
+    """The canonical name of any activation callable; never raises.
+
+    Keras serializes its own functions as a name or as ``{"class_name": "function", "config":
+    "relu", ...}``; activation objects as ``{"class_name": ..., "config": {...}}``; anything else
+    (a lambda, a ``functools.partial``, a user function) falls back to its ``__name__``.
+    """
     try:
         name = keras.activations.serialize(fn)
-    except (ValueError, TypeError):
-        name = getattr(fn, "__name__", "custom")
+    except Exception:  # noqa: BLE001 - any callable may be an activation; never fail a build
+        name = None
     if isinstance(name, dict):
-        name = name.get("config", {}).get("name") or name.get("class_name", "custom")
-    return str(name)
+        config = name.get("config")
+        if isinstance(config, str):
+            name = config
+        elif isinstance(config, dict) and isinstance(config.get("name"), str):
+            name = config["name"]
+        else:
+            name = name.get("class_name")
+    if not isinstance(name, str) or not name:
+        inner = getattr(fn, "func", fn)  # functools.partial
+        name = getattr(inner, "__name__", None) or type(fn).__name__
+    return name if name != "<lambda>" else "custom"
 
 
 _ACTIVATION_LAYERS = ("LeakyReLU", "ReLU", "PReLU", "ELU", "Softmax")
@@ -127,16 +149,22 @@ def own_activation(layer) -> ActivationInfo | None:
         return ActivationInfo("elu", None, "own")
     if kind == "Softmax":
         return ActivationInfo("softmax", None, "own")
-    fn = getattr(layer, "activation", None)
-    if fn is None or not callable(fn):
+    try:
+        fn = getattr(layer, "activation", None)
+    except Exception:  # noqa: BLE001 - a property of a user layer may fail mid-build
         return None
-    name = _name_of(fn)
+    if isinstance(fn, str):  # some layers keep the name they were given
+        name = fn or "linear"
+    elif fn is None or not callable(fn):
+        return None
+    else:
+        name = _name_of(fn)
     if name == "linear":
         return None
     return ActivationInfo(name, _slope_for(name), "own")
 
 
-def _is_transparent(layer) -> bool:
+def is_transparent(layer) -> bool:
     return not _TRANSPARENT.isdisjoint(class_names(layer))
 
 
@@ -150,11 +178,11 @@ def _follow(
         if isinstance(consumer, keras.Model) or hops > _MAX_HOPS:
             found.append((ActivationInfo("linear", None, "model boundary"), step))
             continue
-        if _is_transparent(consumer) and own_activation(consumer) is None:
+        if is_transparent(consumer) and own_activation(consumer) is None:
             sub = _follow(consumer, step, hops + 1)
             found.extend(sub or [(ActivationInfo("linear", None, "output"), step)])
             continue
-        if getattr(consumer, "trainable_weights", None) and not _is_activation_layer(consumer):
+        if getattr(consumer, "trainable_weights", None) and not is_activation_layer(consumer):
             found.append((ActivationInfo("linear", None, "weighted consumer"), step))
             continue
         act = own_activation(consumer)
@@ -162,7 +190,7 @@ def _follow(
     return found
 
 
-def _is_activation_layer(layer) -> bool:
+def is_activation_layer(layer) -> bool:
     return _activation_layer_kind(type(layer)) is not None or "Activation" in class_names(layer)
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from . import hooks
+
 __all__ = ["value_and_grads", "kernel_variables", "BACKENDS", "UnsupportedBackendError"]
 
 
@@ -29,10 +31,10 @@ def kernel_variables(model) -> dict[str, object]:
     """``{layer_path: kernel}`` for every layer of ``model`` (nested models flattened, in model
     order) that owns a trainable kernel-like weight: rank >= 2, not ``recurrent_kernel``."""
     found: dict[str, object] = {}
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in hooks.nested_layers(model):
         if isinstance(layer, keras.Model):
             continue
-        for var in getattr(layer, "_trainable_variables", ()):
+        for var in (v for v in hooks.own_weights(layer) if v.trainable):
             name = var.name.split("/")[-1]
             if len(var.shape) >= 2 and name != "recurrent_kernel":
                 found.setdefault(getattr(layer, "path", None) or layer.name, var)

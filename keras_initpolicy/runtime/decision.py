@@ -1,5 +1,5 @@
 """One weight's decision under a policy: facts about its layer, the winning rule, fans, seed,
-and the compiled Keras initializer. Used at build time (``integration.py``) and by ``explain``.
+and the compiled Keras initializer. Used at build time (``scope.py``) and by ``explain``.
 
 Nothing here changes Keras state; Keras is imported only to read layer attributes.
 """
@@ -7,7 +7,6 @@ Nothing here changes Keras state; Keras is imported only to read layer attribute
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 
 import keras
@@ -19,8 +18,16 @@ from ..resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver, reads_a
 from . import hooks
 from .activation import ActivationInfo, class_names, own_activation
 from .compile import WeightContext, compile_initializer, rule_seed
+from .seeding import derive_seed
 
-__all__ = ["Decision", "decide", "compile_decision", "derive_seed", "facts_for", "resolver_for"]
+__all__ = [
+    "Decision",
+    "WeightRequest",
+    "decide",
+    "compile_decision",
+    "facts_for",
+    "resolver_for",
+]
 
 
 @dataclass(slots=True)
@@ -39,19 +46,6 @@ class Decision:
 @functools.lru_cache(maxsize=32)
 def resolver_for(policy: Policy) -> Resolver:
     return Resolver(policy.rules)
-
-
-# -- seeds -------------------------------------------------------------------------------------
-
-
-def derive_seed(
-    policy_seed: int | None, rule_base: int | None, ordinal: int, weight: str, occurrence: int
-) -> int | None:
-    """A per-weight integer seed, stable across processes and backends (never Python's hash)."""
-    if policy_seed is None and rule_base is None:
-        return None
-    text = f"{policy_seed}/{rule_base}/{ordinal}/{weight}/{occurrence}".encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") % (2**31 - 1)
 
 
 # -- facts about layers ------------------------------------------------------------------------
@@ -171,14 +165,10 @@ def initializer_attr(layer, initializer, weight: str | None = None) -> str | Non
         value = getattr(layer, usual, None)
         if value is initializer or (isinstance(initializer, str) and value == initializer):
             return usual
-    if initializer is None or isinstance(initializer, str):
-        if isinstance(initializer, str):
-            for key, value in vars(layer).items():
-                if key.endswith("_initializer") and value == initializer:
-                    return key
+    if initializer is None:
         return None
-    for key, value in vars(layer).items():
-        if value is initializer and key.endswith("initializer"):
+    for key, value in hooks.initializer_attributes(layer):
+        if value is initializer or (isinstance(initializer, str) and value == initializer):
             return key
     return None
 
@@ -186,20 +176,41 @@ def initializer_attr(layer, initializer, weight: str | None = None) -> str | Non
 # -- the decision ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class WeightRequest:
+    """Everything a decision needs to know about one weight, captured when Keras creates it.
+
+    Decisions are made from a request (never from positional arguments replayed later), so a
+    weight decided provisionally and re-decided when its graph completes or its scope ends is
+    decided from exactly the facts it was created with.
+    """
+
+    layer: object
+    chain: tuple  # enclosing non-model layers whose build was running, innermost first
+    weight: str
+    shape: tuple[int, ...]
+    dtype: object
+    trainable: bool
+    original: object  # the initializer the layer passed to ``add_weight``
+    attr: str | None  # the layer attribute that holds ``original`` (``kernel_initializer``...)
+    explicit: bool  # ``original`` was written in code (a constructor argument)
+    ordinal: int  # the layer's order of creation in its scope: part of every derived seed
+    occurrence: int = 0  # the n-th weight of this name on this layer
+
+    @property
+    def key(self) -> str:
+        return self.weight if self.occurrence == 0 else f"{self.weight}#{self.occurrence}"
+
+    @property
+    def kernel_like(self) -> bool:
+        return len(self.shape) >= 2 and self.weight not in KERNEL_LIKE_EXCLUDED
+
+
 def decide(
     policy: Policy,
     resolver: Resolver,
-    layer,
-    chain: list,
-    weight: str,
-    shape,
-    dtype,
-    trainable: bool,
-    original,
-    explicit: bool,
+    request: WeightRequest,
     activation: ActivationInfo,
-    ordinal: int,
-    occurrence: int = 0,
     *,
     compile: bool = True,
 ) -> Decision:
@@ -208,54 +219,49 @@ def decide(
     With ``compile=False`` a rule decision carries no initializer yet (``initializer=None``):
     used for weights whose rule may still change once their graph is known.
     """
-    shape = tuple(int(s) for s in shape)
+    shape = request.shape
     sfi, sfo = shape_fans(shape)
-    keep = Decision(original, "keras-default", None, activation, sfi, sfo)
-    if not trainable:
+    keep = Decision(request.original, "keras-default", None, activation, sfi, sfo)
+    if not request.trainable:
         return keep
-    kernel_like = len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED
+    layer = request.layer
     layer_facts = [facts_for(layer, activation)]
-    for outer in chain:
+    for outer in request.chain:
         layer_facts.append(
             facts_for(outer, own_activation(outer) or ActivationInfo("linear", None, "own"))
         )
-    match = resolver.resolve(layer_facts, weight, kernel_like)
+    match = resolver.resolve(layer_facts, request.weight, request.kernel_like)
     if match is None:
         return keep
     init = match.rule.init
     mode = str(init.keywords.get("fans", "layer"))
     try:
-        fan_in, fan_out = layer_fans(class_names(layer), _Attributes(layer), weight, shape, mode)
+        fan_in, fan_out = layer_fans(
+            class_names(layer), _Attributes(layer), request.weight, shape, mode
+        )
     except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
         fan_in, fan_out = sfi, sfo
     graph_dep = reads_activation(init)
-    if explicit and policy.explicit == "keep":
-        return Decision(original, "explicit", match, activation, fan_in, fan_out, graph_dep)
+    if request.explicit and policy.explicit == "keep":
+        return Decision(request.original, "explicit", match, activation, fan_in, fan_out, graph_dep)
     decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
     if not compile:
         return decision
-    return compile_decision(policy, decision, layer, weight, shape, dtype, ordinal, occurrence)
+    return compile_decision(policy, decision, request)
 
 
-def compile_decision(
-    policy: Policy,
-    decision: Decision,
-    layer,
-    weight: str,
-    shape,
-    dtype,
-    ordinal: int,
-    occurrence: int,
-) -> Decision:
+def compile_decision(policy: Policy, decision: Decision, request: WeightRequest) -> Decision:
     """Turn a matched, not yet compiled rule decision into a Keras initializer."""
     match = decision.match
     init = match.rule.init
-    shape = tuple(int(s) for s in shape)
+    shape = request.shape
     sfi, sfo = shape_fans(shape)
-    seed = derive_seed(policy.seed, rule_seed(init), ordinal, weight, occurrence)
+    seed = derive_seed(
+        policy.seed, rule_seed(init), request.ordinal, request.weight, request.occurrence
+    )
     ctx = WeightContext(
         shape=shape,
-        dtype=dtype,
+        dtype=request.dtype,
         fan_in=decision.fan_in,
         fan_out=decision.fan_out,
         shape_fan_in=sfi,
@@ -267,18 +273,20 @@ def compile_decision(
     try:
         decision.initializer = compile_initializer(init, ctx)
     except PolicyError as exc:
-        raise build_error(layer, weight, shape, match, exc.message) from None
+        raise build_error(request, match, exc.message) from None
     except (ValueError, TypeError) as exc:
-        raise build_error(layer, weight, shape, match, str(exc)) from None
+        raise build_error(request, match, str(exc)) from None
     return decision
 
 
-def build_error(layer, weight, shape, match: Match, why: str) -> PolicyError:
+def build_error(request: WeightRequest, match: Match, why: str) -> PolicyError:
+    layer = request.layer
     path = getattr(layer, "path", None) or layer.name
     rule = match.rule
     return PolicyError(
-        f"rule `{rule.text}` ({rule.source}:{rule.line}) cannot initialize weight `{weight}` "
-        f"of layer `{path}` ({type(layer).__name__}) with shape {tuple(shape)}: {why}",
+        f"rule `{rule.text}` ({rule.source}:{rule.line}) cannot initialize weight "
+        f"`{request.weight}` of layer `{path}` ({type(layer).__name__}) with shape "
+        f"{tuple(request.shape)}: {why}",
         source=rule.source,
         line=rule.line,
         column=rule.column,

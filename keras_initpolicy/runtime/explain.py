@@ -11,7 +11,8 @@ from ..language.nodes import Rule
 from ..policy import Policy
 from . import hooks
 from .activation import effective_activation
-from .decision import ATTR_FOR_WEIGHT, decide, resolver_for
+from .decision import ATTR_FOR_WEIGHT, WeightRequest, decide, resolver_for
+from .records import layer_records
 
 __all__ = ["Assignment", "Explanation", "explain_model", "describe_initializer"]
 
@@ -54,6 +55,7 @@ class Assignment:
     rule: Rule | None
     reason: str  # "rule" | "explicit" | "keras-default"
     initializer: object
+    reseeded: bool = False  # drawn from a copy of the code's/Keras's initializer with its own seed
     variable: object = field(default=None, repr=False, compare=False)
     layer: object = field(default=None, repr=False, compare=False)
     attr: str | None = field(default=None, repr=False, compare=False)
@@ -74,6 +76,7 @@ class Assignment:
             else {"text": rule.text, "source": rule.source, "line": rule.line},
             "reason": self.reason,
             "initializer": describe_initializer(self.initializer),
+            "reseeded": self.reseeded,
         }
 
 
@@ -112,6 +115,8 @@ class Explanation(list):
                 why = f"{a.rule.source}:{a.rule.line} `{a.rule.text}`"
             elif a.reason == "explicit":
                 why = "explicit in code (@explicit keep)"
+            if a.reseeded:
+                why += ", reseeded"
             if a.variable is not None and not a.variable.trainable:
                 act = "-"
             elif a.activation_source.startswith("graph: "):
@@ -174,6 +179,26 @@ def _attr_for(layer, weight: str) -> str | None:
     return attr if hasattr(layer, attr) else None
 
 
+def _request_for(layer, chain: list, var, ordinal: int, occurrence: int) -> WeightRequest:
+    """The request Keras would have made for ``var`` (a weight no scope kept a record of)."""
+    name = var.name.split("/")[-1]
+    attr = _attr_for(layer, name)
+    state = hooks.layer_state(layer)
+    return WeightRequest(
+        layer=layer,
+        chain=tuple(chain),
+        weight=name,
+        shape=tuple(int(s) for s in var.shape),
+        dtype=var.dtype,
+        trainable=var.trainable,
+        original=getattr(layer, attr) if attr else None,
+        attr=attr,
+        explicit=state is not None and attr is not None and attr in state.explicit,
+        ordinal=state.ordinal if state is not None else ordinal,
+        occurrence=occurrence,
+    )
+
+
 def explain_model(policy: Policy, model) -> Explanation:
     """One ``Assignment`` per weight of ``model`` under ``policy`` (the model is not changed)."""
     resolver = resolver_for(policy)
@@ -185,40 +210,24 @@ def explain_model(policy: Policy, model) -> Explanation:
         weights = hooks.own_weights(layer)
         if not weights:
             continue
-        records = layer.__dict__.get("_kip_records", {})
-        by_var = {id(r.variable): (k, r) for k, r in records.items()}
+        by_var = {id(r.variable): r for r in layer_records(layer).values()}
         activation = effective_activation(layer)
+        counts: dict[str, int] = {}
         for var in weights:
             if id(var) in seen:
                 continue
             seen.add(id(var))
             name = var.name.split("/")[-1]
-            key, rec = by_var.get(id(var), (None, None))
+            occurrence = counts[name] = counts.get(name, -1) + 1
+            rec = by_var.get(id(var))
             if rec is not None and rec.state.policy == policy:
-                d, attr = rec.decision, rec.attr
+                d, attr, reseeded = rec.decision, rec.request.attr, rec.reseeded
                 # What the rule was decided with, if it read the activation; else the graph's.
                 shown = d.activation if d.match is not None and d.depends_on_graph else activation
             else:
-                attr = _attr_for(layer, name)
-                original = getattr(layer, attr) if attr else None
-                explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
-                occurrence = int(key.partition("#")[2] or 0) if key else 0
-                shown = activation
-                d = decide(
-                    policy,
-                    resolver,
-                    layer,
-                    chain,
-                    name,
-                    var.shape,
-                    var.dtype,
-                    var.trainable,
-                    original,
-                    explicit,
-                    activation,
-                    getattr(layer, "_kip_ordinal", ordinal),
-                    occurrence,
-                )
+                request = _request_for(layer, chain, var, ordinal, occurrence)
+                attr, reseeded, shown = request.attr, False, activation
+                d = decide(policy, resolver, request, activation)
             explanation.append(
                 Assignment(
                     layer_path=getattr(layer, "path", None) or layer.name,
@@ -234,6 +243,7 @@ def explain_model(policy: Policy, model) -> Explanation:
                     else None,
                     reason=d.reason,
                     initializer=d.initializer,
+                    reseeded=reseeded,
                     variable=var,
                     layer=layer,
                     attr=attr,

@@ -15,7 +15,7 @@ Written against Keras 3.15 (checked with 3.10–3.15 source layouts): it relies 
 ``tests/test_keras_hooks.py`` fails loudly if any of these changes shape.
 
 Every patch is installed once, is a no-op for layers that no policy scope has seen, and calls
-back into ``integration.py`` for all decisions.
+back into ``scope.py`` for all decisions.
 """
 
 from __future__ import annotations
@@ -195,6 +195,33 @@ def _creator_of(frame):
             return None
         frame = frame.f_back
     return None
+
+
+# -- state kept on layers ----------------------------------------------------------------------
+# The only place that stores anything on a Keras layer. ``object.__setattr__`` bypasses Keras's
+# attribute tracking (and torch.nn.Module's), so nothing we store becomes part of the layer.
+
+_STATE_ATTR = "_keras_initpolicy"
+
+
+def layer_state(layer):
+    """What the runtime attached to ``layer`` with :func:`attach_state`, or None."""
+    return layer.__dict__.get(_STATE_ATTR)
+
+
+def attach_state(layer, state) -> None:
+    object.__setattr__(layer, _STATE_ATTR, state)
+
+
+def set_initializer(layer, attr: str, initializer) -> None:
+    """Make ``layer.<attr>`` (``kernel_initializer``...) name the initializer actually used, so
+    the layer's config tells the truth."""
+    object.__setattr__(layer, attr, initializer)
+
+
+def initializer_attributes(layer):
+    """``(name, value)`` of the layer's instance attributes that hold initializers."""
+    return [(k, v) for k, v in vars(layer).items() if k.endswith("initializer")]
 
 
 def consumers(layer) -> list:

@@ -1,16 +1,22 @@
 """Applying a policy while Keras builds models (SPEC §3): scopes, the decorator, ``apply``.
 
-``keras_hooks`` forwards Keras events here; ``decision.py`` decides each weight. Each weight is
-decided once, when Keras creates it. A weight whose rule depends on the effective activation of a layer
+``hooks`` forwards Keras events here; ``decision.py`` decides each weight. Each weight is decided
+once, when Keras creates it. A weight whose rule depends on the effective activation of a layer
 without its own activation is decided provisionally and re-decided once, when the Functional
-graph that contains the layer is complete (``on_functional``) — never later, so loading or
-assigning weights afterwards is never overwritten.
+graph that contains the layer is complete — never later, so loading or assigning weights
+afterwards is never overwritten. Inside an active scope such a weight starts as a cheap
+placeholder and is drawn once: when its graph completes or when the scope ends.
+
+Every random weight that no rule decides keeps its initializer's class and parameters; under
+``@seed`` it gets its own derived seed, and under any policy a weight whose initializer instance
+already initialized another weight in the scope gets a copy with a fresh seed (``seeding.py``).
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import os
 import warnings
 import weakref
@@ -18,13 +24,14 @@ from dataclasses import dataclass, field
 
 import keras
 
-from ..errors import PolicyError, UnusedRuleWarning
+from ..errors import ExplicitKeepWarning, UnusedRuleWarning
 from ..policy import Policy, load
-from ..resolve import KERNEL_LIKE_EXCLUDED, Resolver
+from ..resolve import Resolver
 from . import hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
 from .decision import (
     Decision,
+    WeightRequest,
     build_error,
     compile_decision,
     decide,
@@ -32,12 +39,17 @@ from .decision import (
     initializer_attr,
     resolver_for,
 )
+from .records import LayerState, WeightRecord, layer_records
+from .seeding import derive_seed, seed_in_code, with_seed
 
-__all__ = ["PolicyScope", "apply_policy", "apply_to_model", "current_scope"]
+__all__ = ["PolicyScope", "ScopeState", "apply_policy", "current_scope"]
 
 _current: contextvars.ContextVar[ScopeState | None] = contextvars.ContextVar(
     "keras_initpolicy_scope", default=None
 )
+
+#: Share of a scope's weights kept from explicit code initializers above which it says so once.
+EXPLICIT_MAJORITY = 0.5
 
 
 def current_scope() -> ScopeState | None:
@@ -55,6 +67,9 @@ class ScopeState:
     matched: set = field(default_factory=set)
     layers: list = field(default_factory=list)  # weakrefs, for the unused-rule report
     placeholders: list = field(default_factory=list)  # records awaiting their graph
+    streams: dict = field(default_factory=dict)  # id -> initializer instance already drawn from
+    weights: int = 0  # trainable weights created while the scope was active
+    explicit_kept: int = 0  # of those, rule-matched but kept from the code (@explicit keep)
     active: bool = True
 
     def __post_init__(self) -> None:
@@ -65,7 +80,7 @@ class ScopeState:
         return self.layer_count
 
 
-# -- callbacks from keras_hooks ----------------------------------------------------------------
+# -- callbacks from hooks ----------------------------------------------------------------------
 
 
 class _Callbacks:
@@ -82,16 +97,15 @@ class _Callbacks:
         if creator is not None and type(creator).__module__.startswith("keras."):
             # A Keras layer building its parts (LSTM -> cell, MHA -> EinsumDense) passes its own
             # initializers down: they are explicit only if the user gave them to the outer layer.
-            explicit = set(getattr(creator, "_kip_explicit", ())) & explicit
-        object.__setattr__(layer, "_kip_state", state)
-        if explicit:
-            object.__setattr__(layer, "_kip_explicit", frozenset(explicit))
-        object.__setattr__(layer, "_kip_ordinal", state.next_ordinal())
+            outer = hooks.layer_state(creator)
+            explicit &= outer.explicit if outer is not None else frozenset()
+        hooks.attach_state(layer, LayerState(state, state.next_ordinal(), frozenset(explicit)))
         state.layers.append(weakref.ref(layer))
 
     @staticmethod
     def on_add_weight(layer, original, args, kwargs):
-        state = getattr(layer, "_kip_state", None) or _current.get()
+        layer_state = hooks.layer_state(layer)
+        state = layer_state.scope if layer_state is not None else _current.get()
         if state is None:
             return original(layer, *args, **kwargs)
         kwargs = dict(kwargs)
@@ -107,16 +121,13 @@ class _Callbacks:
 def _explicit_initializers(cls, args, kwargs) -> set[str]:
     names = {k for k, v in kwargs.items() if k.endswith("_initializer") and v is not None}
     if args:
-        params = _init_params(cls)
-        pairs = zip(params, args, strict=False)
+        pairs = zip(_init_params(cls), args, strict=False)
         names |= {p for p, v in pairs if p.endswith("_initializer") and v is not None}
     return names
 
 
 @functools.lru_cache(maxsize=1024)
 def _init_params(cls) -> tuple[str, ...]:
-    import inspect
-
     try:
         return tuple(inspect.signature(cls.__init__).parameters)[1:]
     except (TypeError, ValueError):
@@ -127,94 +138,118 @@ _PLACEHOLDER = keras.initializers.Zeros()
 _NO_GRAPH = ActivationInfo("linear", None, "default (no graph)")
 
 
+def _layer_state(state: ScopeState, layer) -> LayerState:
+    layer_state = hooks.layer_state(layer)
+    if layer_state is None:  # created outside any scope, built inside this one
+        layer_state = LayerState(state, state.next_ordinal())
+        hooks.attach_state(layer, layer_state)
+    return layer_state
+
+
+def _shape(shape) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(s) for s in shape)
+    except (TypeError, ValueError):  # a dynamic dimension: Keras decides what happens
+        return None
+
+
 def _add_weight(state: ScopeState, layer, original, kwargs):
     weight = kwargs.get("name") or "weight"
-    shape = kwargs.get("shape") or ()
-    initializer = kwargs.get("initializer")
+    shape = _shape(kwargs.get("shape") or ())
     trainable = kwargs.get("trainable", True)
-    if not trainable:
+    if not trainable or shape is None:
         return original(layer, **kwargs)  # non-trainable state is never touched
-    if not hasattr(layer, "_kip_ordinal"):
-        object.__setattr__(layer, "_kip_ordinal", state.next_ordinal())
-    counts = layer.__dict__.setdefault("_kip_counts", {})
-    occurrence = counts[weight] = counts.get(weight, -1) + 1
-    own = own_activation(layer)
-    provisional = own or _NO_GRAPH
+    initializer = kwargs.get("initializer")
+    layer_state = _layer_state(state, layer)
+    occurrence = layer_state.counts[weight] = layer_state.counts.get(weight, -1) + 1
     attr = initializer_attr(layer, initializer, weight)
-    explicit = attr is not None and attr in getattr(layer, "_kip_explicit", ())
-    chain = enclosing_layers(layer)
-    args = (
-        state.policy, state.resolver, layer, chain, weight, shape,
-        kwargs.get("dtype") or getattr(layer, "variable_dtype", None), trainable, initializer,
-        explicit, provisional, layer._kip_ordinal, occurrence,
-    )  # fmt: skip
-    decision = decide(*args, compile=False)
+    request = WeightRequest(
+        layer=layer,
+        chain=tuple(enclosing_layers(layer)),
+        weight=weight,
+        shape=shape,
+        dtype=kwargs.get("dtype") or getattr(layer, "variable_dtype", None),
+        trainable=True,
+        original=initializer,
+        attr=attr,
+        explicit=attr is not None and attr in layer_state.explicit,
+        ordinal=layer_state.ordinal,
+        occurrence=occurrence,
+    )
+    own = own_activation(layer)
+    decision = decide(state.policy, state.resolver, request, own or _NO_GRAPH, compile=False)
     # A weight whose layer has no activation of its own may change rule once the graph is
     # known: when some predicate reads `activation`, or its initializer depends on it.
     pending = own is None and state.resolver.activation_sensitive(
-        [class_names(lyr) for lyr in (layer, *chain)],
-        weight,
-        len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED,
+        [class_names(lyr) for lyr in (layer, *request.chain)], weight, request.kernel_like
     )
-    # Inside an active scope such a weight starts as a cheap placeholder and is drawn once,
-    # when its graph completes or when the scope ends, whichever comes first.
-    placeholder = pending and state.active
-    if placeholder:
+    record = WeightRecord(
+        None, request, decision, state, pending, placeholder=pending and state.active
+    )
+    if record.placeholder:
         kwargs["initializer"] = _PLACEHOLDER
-    elif decision.reason == "rule":
-        decision = compile_decision(
-            state.policy, decision, layer, weight, shape, args[6], layer._kip_ordinal, occurrence
-        )
-        kwargs["initializer"] = decision.initializer
+    else:
+        chosen = _initializer_for(record, decision)
+        if chosen is not None:
+            kwargs["initializer"] = chosen
     try:
         variable = original(layer, **kwargs)
     except (ValueError, TypeError) as exc:
         if decision.reason != "rule":
             raise
-        raise build_error(layer, weight, shape, decision.match, str(exc)) from None
-    if decision.reason == "rule" and attr is not None:
-        object.__setattr__(layer, attr, decision.initializer)
-    if decision.match is not None and state.active:
-        state.matched.add(decision.match.rule.index)
-    if decision.match is None and not pending:
+        raise build_error(request, decision.match, str(exc)) from None
+    if not record.placeholder and attr is not None and kwargs["initializer"] is not initializer:
+        hooks.set_initializer(layer, attr, kwargs["initializer"])
+    if state.active:
+        state.weights += 1
+        state.explicit_kept += decision.reason == "explicit"
+        if decision.match is not None:
+            state.matched.add(decision.match.rule.index)
+    if decision.match is None and not pending and not record.reseeded:
         return variable  # what Keras would do anyway; explain() recomputes it on demand
-    key = weight if occurrence == 0 else f"{weight}#{occurrence}"
-    records = layer.__dict__.setdefault("_kip_records", {})
-    record = _Record(
-        variable, decision, attr, explicit, initializer, state, pending, placeholder,
-        weakref.ref(layer), tuple(chain), args if placeholder else (),
-    )  # fmt: skip
-    records[key] = record
-    if placeholder:
+    record.variable = variable
+    layer_state.records[request.key] = record
+    if record.placeholder:
         state.placeholders.append(record)
     return variable
 
 
-@dataclass(slots=True)
-class _Record:
-    """Provenance of one weight: what was decided, from which rule, and what Keras would use."""
+def _initializer_for(record: WeightRecord, decision: Decision):
+    """The initializer ``record``'s weight is drawn with under ``decision``: the rule's, compiled;
+    else the code's or Keras's own, reseeded when SPEC §3 asks (None: leave it as it is)."""
+    state = record.state
+    if decision.reason == "rule":
+        if decision.initializer is None:
+            compile_decision(state.policy, decision, record.request)
+        record.reseeded = False
+        return decision.initializer
+    if record.fallback is None:  # decided once per weight: the stream registry counts each use
+        record.fallback = _reseed(state, record.request)
+    chosen, record.reseeded = record.fallback
+    if chosen is not None:
+        decision.initializer = chosen
+    return chosen
 
-    variable: object
-    decision: Decision
-    attr: str | None
-    explicit: bool
-    original: object
-    state: ScopeState
-    pending: bool
-    placeholder: bool = False
-    layer_ref: object = None  # weakref to the owning layer
-    reopen: bool = False  # decided at a graph output; a rebuilt graph may still add a consumer
-    chain: tuple = ()  # enclosing layers at creation
-    args: tuple = ()  # the arguments of the provisional decision
 
-    def draw(self, initializer, layer) -> None:
-        """Give the variable its real initial value (the one and only extra initialization)."""
-        init = keras.initializers.get(initializer if initializer is not None else "glorot_uniform")
-        var = self.variable
-        var.assign(init(tuple(var.shape), dtype=var.dtype))
-        if self.attr is not None and layer is not None:
-            object.__setattr__(layer, self.attr, init)
-        self.placeholder = False
+def _reseed(state: ScopeState, request: WeightRequest) -> tuple:
+    original = request.original
+    default = "glorot_uniform" if original is None else original  # as Layer.add_weight does
+    try:
+        resolved = keras.initializers.get(default)
+    except (ValueError, TypeError):
+        return None, False
+    reused = not isinstance(original, str | dict | None) and id(original) in state.streams
+    if not isinstance(original, str | dict | None):
+        state.streams.setdefault(id(original), original)  # kept alive: ids stay unique
+    seed = state.policy.seed
+    if seed is not None and (reused or not seed_in_code(resolved)):
+        derived = derive_seed(seed, None, request.ordinal, request.weight, request.occurrence)
+        fresh = with_seed(resolved, derived)
+    elif reused:
+        fresh = with_seed(resolved, None)
+    else:
+        return None, False
+    return (fresh, True) if fresh is not None else (None, False)
 
 
 def _resolve_graph(model) -> None:
@@ -225,12 +260,12 @@ def _resolve_graph(model) -> None:
     activation, and may be re-decided once more, when a rebuilt graph gives it a consumer.
     """
     for op in hooks.graph_operations(model):
-        records = op.__dict__.get("_kip_records")
+        records = layer_records(op)
         if not records or not any(r.pending or r.reopen for r in records.values()):
             continue
         activation = effective_activation(op)
         at_output = not hooks.consumers(op)
-        for key, rec in records.items():
+        for rec in records.values():
             if rec.pending:
                 rec.pending = False
                 rec.reopen = at_output and rec.state.active
@@ -238,20 +273,20 @@ def _resolve_graph(model) -> None:
                 rec.reopen = False
             else:
                 continue
-            _redecide(op, key, rec, activation)
+            _redecide(rec, activation)
 
 
-def _redecide(op, key: str, rec, activation) -> None:
-    state, var = rec.state, rec.variable
-    weight, _, occ = key.partition("#")
-    new = decide(
-        state.policy, state.resolver, op, list(rec.chain), weight, var.shape, var.dtype,
-        var.trainable, rec.original, rec.explicit, activation, op._kip_ordinal, int(occ or 0),
-    )  # fmt: skip
-    if new.match is not None and state.active:
+def _redecide(rec: WeightRecord, activation: ActivationInfo) -> None:
+    state = rec.state
+    new = decide(state.policy, state.resolver, rec.request, activation, compile=False)
+    if new.match is not None:
         state.matched.add(new.match.rule.index)
-    if rec.placeholder or not _same_initializer(new.initializer, rec.decision.initializer):
-        rec.draw(new.initializer, op)
+    was = rec.decision.initializer
+    chosen = _initializer_for(rec, new)
+    if chosen is None:
+        chosen = rec.request.original
+    if rec.placeholder or not _same_initializer(chosen, was):
+        rec.draw(chosen)
     rec.decision = new
 
 
@@ -299,6 +334,7 @@ class PolicyScope:
         _finalize_placeholders(state)
         if exc_type is None:
             _report_unused(state)
+            _report_explicit_majority(state)
         return False
 
 
@@ -307,9 +343,26 @@ def _finalize_placeholders(state: ScopeState) -> None:
     for rec in state.placeholders:
         if rec.placeholder:
             rec.pending = False
-            rec.decision = decide(*rec.args)  # its initializer is Keras's own unless a rule won
-            rec.draw(rec.decision.initializer, rec.layer_ref())
+            _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
     state.placeholders.clear()
+
+
+def _report_explicit_majority(state: ScopeState) -> None:
+    """Say once when the code's explicit initializers, kept under ``@explicit keep``, decided
+    most weights built in the scope (keras-hub models pass initializers to every layer)."""
+    if state.policy.explicit != "keep" or not state.weights:
+        return
+    if state.explicit_kept / state.weights <= EXPLICIT_MAJORITY:
+        return
+    warnings.warn(
+        ExplicitKeepWarning(
+            f"{state.explicit_kept} of {state.weights} weights built in this scope matched a rule "
+            "but kept the initializer their model code passes explicitly (`@explicit keep`, the "
+            "default), so the policy decided few of them. Add `@explicit override` to the policy "
+            "to let its rules win."
+        ),
+        stacklevel=3,
+    )
 
 
 def _report_unused(state: ScopeState) -> None:
@@ -361,23 +414,3 @@ def apply_policy(policy_or_path=None):
         return wrapper
 
     return decorate
-
-
-def apply_to_model(policy: Policy, model):
-    """Re-initialize ``model``'s weights in place under ``policy``; returns the Explanation."""
-    from .explain import explain_model
-
-    if not getattr(model, "built", False):
-        raise PolicyError(
-            f"cannot apply a policy to `{model.name}`: it is not built yet. Build it first "
-            "(call it on data or model.build(shape)), or build it inside policy.scope()."
-        )
-    explanation = explain_model(policy, model)
-    for a in explanation:
-        if a.reason != "rule":
-            continue
-        var = a.variable
-        var.assign(a.initializer(tuple(var.shape), dtype=var.dtype))
-        if a.attr is not None and a.layer is not None:
-            object.__setattr__(a.layer, a.attr, a.initializer)
-    return explanation
