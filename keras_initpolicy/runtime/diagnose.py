@@ -45,7 +45,7 @@ import numpy as np
 from ..html import html_table
 from ..policy import Policy, load
 from . import backends, hooks
-from .activation import _is_activation_layer, _is_transparent, effective_activation
+from .activation import effective_activation, is_activation_layer, is_transparent
 from .calibrate import METHODS as CALIBRATION_METHODS
 from .calibrate import CalibrationError
 from .calibrate import calibrate as _calibrate
@@ -225,19 +225,16 @@ def _graph_output_layer(layer):
         if len(nxt) != 1 or isinstance(nxt[0], keras.Model):
             return layer
         (current,) = nxt
-        if _is_activation_layer(current):
+        if is_activation_layer(current):
             return current
-        if not _is_transparent(current):
+        if not is_transparent(current):
             return layer
         hops += 1
     return layer
 
 
 def _layers_by_path(model) -> dict[str, object]:
-    return {
-        getattr(lyr, "path", None) or lyr.name: lyr
-        for lyr in model._flatten_layers(include_self=False, recursive=True)
-    }
+    return {getattr(lyr, "path", None) or lyr.name: lyr for lyr in hooks.nested_layers(model)}
 
 
 def _make_inputs(model, batch: int, rng: np.random.Generator):
