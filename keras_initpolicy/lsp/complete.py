@@ -97,7 +97,7 @@ def _arguments(init: str | None) -> list[Candidate]:
 
 
 def _directives() -> list[Candidate]:
-    return [Candidate(f"@{d}", "directive", DIRECTIVE_DOCS[d]) for d in DIRECTIVES]
+    return [Candidate(f"@{d}", "directive", DIRECTIVE_DOCS.get(d, "")) for d in DIRECTIVES]
 
 
 def _directive_values(name: str | None) -> list[Candidate]:

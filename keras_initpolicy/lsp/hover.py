@@ -55,6 +55,8 @@ DIRECTIVE_DOCS = {
     "`override`: the policy wins.",
     "include": '`@include "path.initpolicy"` or `@include "preset:NAME"` — the rules of the '
     "included file come first (relative to this file; cycles are errors).",
+    "blocks": '`@blocks "PATTERN"` — layer paths of repeated blocks (`*` globs, `{i}` an '
+    "integer), so that expressions can use `depth` (the enclosing block's index) and `blocks`.",
 }
 
 
@@ -260,6 +262,8 @@ def attribute_doc(cls: str | None, attr: str) -> str:
 
 
 def directive_doc(name: str) -> str:
+    if name in DIRECTIVES and name not in DIRECTIVE_DOCS:
+        return f"`@{name}` — a directive (see the policy language documentation)."
     return DIRECTIVE_DOCS.get(
         name,
         f"`@{name}` — unknown directive; directives: " + ", ".join(f"`@{d}`" for d in DIRECTIVES),

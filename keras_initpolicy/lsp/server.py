@@ -116,6 +116,11 @@ def build_server() -> LanguageServer:
     def did_save(ls: LanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
         publish(params.text_document.uri)  # included files may have changed on disk
 
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def files_changed(ls: LanguageServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+        for uri in list(server.workspace.text_documents):  # an included file may have changed
+            publish(uri)
+
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
         server.text_document_publish_diagnostics(

@@ -7,6 +7,7 @@ fails, and the last test checks the log is empty.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import tempfile
@@ -170,6 +171,27 @@ async def test_include_errors_show_at_the_include_line(client: LanguageClient, t
     (related,) = diag.related_information
     assert related.location.uri == (tmp_path / "sub" / "deep.initpolicy").as_uri()
     assert related.location.range.start == lsp.Position(line=0, character=9)
+
+
+async def test_included_file_changed_on_disk_relints(client: LanguageClient, tmp_path):
+    base = tmp_path / "base.initpolicy"
+    base.write_text("Dense -> he_norml\n")
+    uri = await open_doc(client, '@include "base.initpolicy"\n', tmp_path / "main.initpolicy")
+    assert [d.code for d in client.diagnostics[uri]] == ["IP105"]
+    base.write_text("Dense -> he_normal\n")
+    client.workspace_did_change_watched_files(
+        lsp.DidChangeWatchedFilesParams(
+            changes=[lsp.FileEvent(uri=base.as_uri(), type=lsp.FileChangeType.Changed)]
+        )
+    )
+    # every open document is re-linted; wait for this one's turn
+    for _ in range(500):
+        await asyncio.wait_for(
+            client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), timeout=30
+        )
+        if not client.diagnostics[uri]:
+            break
+    assert not client.diagnostics[uri]
 
 
 # -- hover ------------------------------------------------------------------------------------------
