@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+PRESETS = ("gpt2", "megatron", "llama_depth", "olmo_mitchell", "deepnet", "fixup", "mup")
 SHIPPED = [
     "keras_initpolicy/__init__.py",
     "keras_initpolicy/__main__.py",
@@ -27,6 +28,7 @@ SHIPPED = [
     "keras_initpolicy/language/parser.py",
     "keras_initpolicy/checks/lint.py",
     "keras_initpolicy/runtime/hooks.py",
+    *(f"keras_initpolicy/presets/{name}.initpolicy" for name in PRESETS),
 ]
 
 pytestmark = pytest.mark.slow
@@ -138,12 +140,14 @@ def test_import_and_parse_without_keras(clean_venv, tmp_path):
         "print(p.seed, [r.text for r in p.rules])\n"
         "print(kip.__file__)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'numpy')))\n"
+        "print(len(kip.parse('@include \"preset:gpt2\"').rules))\n"
     )
     out = run([clean_venv, "-c", code], cwd=tmp_path).stdout.splitlines()
     assert out[0] == "7 ['Dense[activation=relu] -> he_normal', '*.bias -> zeros']"
     installed = Path(out[1]).resolve()
     assert clean_venv.parent.parent.resolve() in installed.parents  # the installed copy, not ROOT
     assert out[2] == "[]"
+    assert out[3] == "3"  # the preset ships in the wheel and resolves from the installed copy
 
 
 def test_lint_and_fmt_examples_without_keras(clean_venv, tmp_path):

@@ -2,9 +2,11 @@
 
 A pattern is a layer-path pattern: ``*`` matches any run of characters within one path component
 (not ``/``), ``{i}`` matches a non-negative integer — the block's index, read as ``depth`` — and
-everything else is literal. A pattern matches a whole run of path components anywhere in a
-layer's path, so ``transformer_layer_{i}`` matches ``transformer_layer_3/self_attention/query``
-and ``gpt2_backbone/transformer_layer_3``, but not ``my_transformer_layer_3``.
+everything else is literal. A pattern matches from the start of any path component, and the
+integer is never cut short, so ``transformer_layer_{i}`` matches
+``transformer_layer_3/self_attention/query``, ``gpt2_backbone/transformer_layer_3`` and (flat
+Functional names) ``transformer_layer_3_dense``, but not ``my_transformer_layer_3`` and not
+``transformer_layer_31`` as block 3.
 
 No Keras import: the runtime passes layer paths as strings.
 
@@ -68,11 +70,11 @@ class BlockPattern:
             if piece == "*":
                 parts.append(r"[^/]*")
             elif piece == INDEX:
-                parts.append(r"(?P<index>\d+)")
+                parts.append(r"(?P<index>\d+)(?!\d)")
             else:
                 parts.append(re.escape(piece))
         body = "".join(parts)
-        return cls(text, re.compile(rf"(?:^|(?<=/))(?P<block>{body})(?=/|$)"))
+        return cls(text, re.compile(rf"(?:^|(?<=/))(?P<block>{body})"))
 
     def match(self, path: str) -> BlockMatch | None:
         """The block enclosing the layer at ``path`` (the outermost when blocks nest), or

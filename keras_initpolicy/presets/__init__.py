@@ -1,0 +1,1 @@
+"""Policies shipped with the package, included with ``@include "preset:NAME"`` (SPEC §8)."""
