@@ -20,6 +20,7 @@ from ..catalog import initializers as ic
 from ..catalog import layers as lc
 from ..checks.names import DIRECTIVES
 from ..checks.reach import reach
+from ..language.expressions import FUNCTIONS, NUMERIC_PARAMETERS, VARIABLES
 from .hover import DIRECTIVE_DOCS
 from .presets import PREFIX, preset_names
 from .text import context_at
@@ -40,7 +41,7 @@ _EXPLICIT = ("keep", "override")
 @dataclass(frozen=True)
 class Candidate:
     """One completion: ``kind`` is ``class``, ``weight``, ``attribute``, ``value``,
-    ``initializer``, ``argument``, ``directive`` or ``preset``."""
+    ``initializer``, ``argument``, ``variable``, ``function``, ``directive`` or ``preset``."""
 
     label: str
     kind: str
@@ -96,6 +97,13 @@ def _arguments(init: str | None) -> list[Candidate]:
     ]
 
 
+def _expression() -> list[Candidate]:
+    """What a numeric argument's expression may name (SPEC §8)."""
+    out = [Candidate(v, "variable", meaning) for v, meaning in VARIABLES.items()]
+    out += [Candidate(f, "function", "function", insert=f"{f}(") for f in FUNCTIONS]
+    return out
+
+
 def _directives() -> list[Candidate]:
     return [Candidate(f"@{d}", "directive", DIRECTIVE_DOCS.get(d, "")) for d in DIRECTIVES]
 
@@ -132,7 +140,10 @@ def _candidates(ctx) -> list[Candidate]:
     if ctx.kind == "argument":
         return _arguments(ctx.init)
     if ctx.kind == "argument_value":
-        return [Candidate(v, "value", ctx.attr or "") for v in _CHOICES.get(ctx.attr or "", ())]
+        found = [Candidate(v, "value", ctx.attr or "") for v in _CHOICES.get(ctx.attr or "", ())]
+        return found + (_expression() if ctx.attr in NUMERIC_PARAMETERS else [])
+    if ctx.kind == "expression":
+        return _expression()
     if ctx.kind == "directive":
         return _directives()
     if ctx.kind == "directive_value":

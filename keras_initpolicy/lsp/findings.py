@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..checks.diagnostics import Diagnostic
+from ..checks.diagnostics import WARNING, Diagnostic
 from ..checks.lint import lint_text
 from ..errors import PolicyError
 from ..language.nodes import Directive
@@ -23,7 +23,7 @@ from ..language.parser import parse_file
 from .presets import preset_name
 from .text import span_at, tokens
 
-__all__ = ["Finding", "Related", "document_findings"]
+__all__ = ["Finding", "Related", "document_findings", "lint_settings"]
 
 _CWD_LOCK = threading.Lock()
 
@@ -127,14 +127,45 @@ def _related(diag: Diagnostic) -> Related | None:
     return Related(str(path.resolve()), line, start, end)
 
 
+def lint_settings(folder: Path | None) -> dict:
+    """``[tool.keras-initpolicy.lint]`` of the pyproject.toml nearest to ``folder`` (the same
+    settings ``initpolicy lint`` reads); a broken configuration counts as none."""
+    from ..cli import UsageError, load_lint_config  # the CLI's reader; it imports no Keras
+
+    try:
+        return load_lint_config(folder if folder is not None and folder.is_dir() else None)
+    except UsageError:
+        return {}
+
+
+def _custom_layer_note(diag: Diagnostic, settings: dict) -> Diagnostic:
+    """IP101 under a configured ``custom-layers``: the editor cannot know those classes (loading
+    them imports Keras, which the server never does), so the finding becomes a warning."""
+    if diag.code != "IP101" or not settings.get("custom-layers"):
+        return diag
+    note = (
+        " (`custom-layers` is configured, but the language server never imports Keras, so it "
+        "cannot load them; `initpolicy lint` does)"
+    )
+    return replace(diag, severity=WARNING, message=diag.message + note)
+
+
 def document_findings(text: str, path: str | None = None) -> list[Finding]:
-    """Every lint finding about the document ``text`` (saved at ``path``, if it is a file)."""
+    """Every lint finding about the document ``text`` (saved at ``path``, if it is a file),
+    filtered by the project's ``select``/``ignore`` lint settings."""
     folder = Path(path).parent if path else None
     source = path or "<document>"
     lines = _lines(text)
     out: list[Finding] = []
+    settings = lint_settings(folder)
     with _includes_relative_to(folder):
-        diagnostics = lint_text(text, source=source)
+        try:
+            diagnostics = lint_text(
+                text, source=source, select=settings.get("select"), ignore=settings.get("ignore")
+            )
+        except ValueError:  # an unknown code in select/ignore: lint without the filter
+            diagnostics = lint_text(text, source=source)
+        diagnostics = [_custom_layer_note(d, settings) for d in diagnostics]
         includes = []
         for d in _include_directives(text):
             if preset_name(d.value) is None:

@@ -15,6 +15,7 @@ from ..catalog import initializers as ic
 from ..catalog import layers as lc
 from ..checks.names import DIRECTIVES
 from ..errors import PolicyError
+from ..language.expressions import FUNCTIONS, NUMERIC_PARAMETERS, VARIABLES
 from ..language.nodes import Rule, value_text
 from ..language.parser import parse_file
 from .presets import PREFIX, preset_name, preset_names, preset_text
@@ -26,6 +27,7 @@ __all__ = [
     "class_doc",
     "weight_doc",
     "attribute_doc",
+    "argument_doc",
     "directive_doc",
     "preset_doc",
     "DIRECTIVE_DOCS",
@@ -61,22 +63,30 @@ DIRECTIVE_DOCS = {
 
 
 def _num(value) -> str:
-    return (
-        f"{value:g}"
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-        else str(value)
-    )
+    """A number as ``%g``; an expression (SPEC §8) or a word as the policy spells it."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:g}"
+    return value if isinstance(value, str) else value_text(value)
 
 
-def _fan_expr(mode: str, coeff: float) -> str:
-    """``√(c/fan_in)`` or ``√(c/(fan_in+fan_out))`` for variance ``scale/n`` scaled by ``coeff``."""
-    if mode == "fan_avg":
-        return f"√({_num(2 * coeff)}/(fan_in+fan_out))"
-    return f"√({_num(coeff)}/{mode})"
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _vs_params(canonical: str, bound: dict) -> tuple[float | str, str, str]:
-    """(scale, mode, distribution) of a variance-scaling initializer call."""
+def _fan_expr(mode: str, scale, factor: int = 1) -> str:
+    """``√(c/fan_in)`` or ``√(c/(fan_in+fan_out))``: the root of ``factor·scale/n`` for the fan
+    ``n`` of ``mode``; a ``scale`` given as an expression stays symbolic."""
+    k = 2 * factor if mode == "fan_avg" else factor
+    if _is_number(scale):
+        coeff = _num(k * scale)
+    else:
+        coeff = _num(scale) if k == 1 else f"{k}·({_num(scale)})"
+    return f"√({coeff}/(fan_in+fan_out))" if mode == "fan_avg" else f"√({coeff}/{mode})"
+
+
+def _vs_params(canonical: str, bound: dict) -> tuple[object, str, str]:
+    """(scale, mode, distribution) of a variance-scaling initializer call; the scale is None
+    when it is He's ``2/(1+a²)`` with a slope that is not a number (``auto``, an expression)."""
     fam = ic.family(canonical)
     uniform = canonical.endswith("_uniform")
     dist = "uniform" if uniform else "truncated_normal"
@@ -97,19 +107,22 @@ def _vs_params(canonical: str, bound: dict) -> tuple[float | str, str, str]:
     if bound.get("variant") == "kwon":
         return 2.0, "fan_avg", dist
     slope = bound.get("negative_slope", 0.0)
-    if slope == "auto":
-        return "2/(1+a²)", "fan_in", dist
+    if not _is_number(slope):
+        return None, "fan_in", dist
     return 2.0 / (1.0 + float(slope) ** 2), "fan_in", dist
 
 
 def _vs_lines(canonical: str, bound: dict) -> list[str]:
     scale, mode, dist = _vs_params(canonical, bound)
-    if isinstance(scale, str):  # he_*(negative_slope=auto)
+    slope = bound.get("negative_slope", 0)
+    if scale is None:  # he_*(negative_slope=auto or an expression)
         sigma, radius = "√(2/((1+a²)·fan_in))", "√(6/((1+a²)·fan_in))"
-        note = ["a = the negative slope of the effective activation (LeakyReLU's, 0 for relu)."]
+        if slope == "auto":
+            note = ["a = the negative slope of the effective activation (LeakyReLU's, 0 for relu)."]
+        else:
+            note = [f"a = {_num(slope)} (the negative slope)."]
     else:
-        sigma, radius, note = _fan_expr(mode, scale), _fan_expr(mode, 3 * scale), []
-        slope = bound.get("negative_slope", 0)
+        sigma, radius, note = _fan_expr(mode, scale), _fan_expr(mode, scale, 3), []
         if ic.family(canonical) == "he" and mode == "fan_in" and slope:
             sigma = f"√(2/((1+a²)·fan_in)) = {sigma}"
             radius = f"√(6/((1+a²)·fan_in)) = {radius}"
@@ -132,15 +145,19 @@ def _vs_lines(canonical: str, bound: dict) -> list[str]:
 
 def _random_lines(canonical: str, bound: dict) -> list[str]:
     b = {**ic.spec(canonical).defaults, **bound}
+    fans = (
+        "" if all(_is_number(v) for v in b.values() if v is not None) else " (via its expressions)"
+    )
     if canonical == "random_uniform":
         lo, hi = b["minval"], b["maxval"]
         return [f"Distribution: uniform U[{_num(lo)}, {_num(hi)}] (Var = (maxval-minval)²/12)."]
     if canonical == "truncated_normal":
         return [
             f"Distribution: N({_num(b['mean'])}, {_num(b['stddev'])}) with values beyond 2σ "
-            "redrawn (the result's σ is ≈ 0.88·stddev). Fans are not used."
+            f"redrawn (the result's σ is ≈ 0.88·stddev).{' Fans are not used.' if not fans else ''}"
         ]
-    return [f"Distribution: normal N({_num(b['mean'])}, {_num(b['stddev'])}). Fans are not used."]
+    used = f" Fans are used{fans}." if fans else " Fans are not used."
+    return [f"Distribution: normal N({_num(b['mean'])}, {_num(b['stddev'])}).{used}"]
 
 
 def _other_lines(canonical: str, bound: dict) -> list[str]:
@@ -261,6 +278,21 @@ def attribute_doc(cls: str | None, attr: str) -> str:
     return f"`{attr}` — a key of the layer's `get_config()`{shown}."
 
 
+def argument_doc(init: str | None, name: str) -> str:
+    """Markdown: one parameter of an initializer, with its default."""
+    canonical = ic.canonical_name(init or "")
+    if canonical is None:
+        return f"`{name}` — an argument."
+    defaults = ic.SPECS[canonical].defaults
+    if name not in defaults:
+        allowed = ", ".join(f"`{p}`" for p in ic.SPECS[canonical].allowed) or "none"
+        return f"`{name}` — not an argument of `{canonical}`; allowed: {allowed}."
+    numeric = (
+        " May be an expression (`fan_in`, `sqrt(...)`, ...)." if name in NUMERIC_PARAMETERS else ""
+    )
+    return f"`{name}` of `{canonical}` — default {value_text(defaults[name])}.{numeric}"
+
+
 def directive_doc(name: str) -> str:
     if name in DIRECTIVES and name not in DIRECTIVE_DOCS:
         return f"`@{name}` — a directive (see the policy language documentation)."
@@ -299,9 +331,12 @@ def _bound_args(line: str, start: int) -> dict:
     except PolicyError:
         return {}
     rule = pfile.rules[0] if pfile.rules else None
-    if not isinstance(rule, Rule) or ic.check_call(rule.init):
+    if not isinstance(rule, Rule) or ic.canonical_name(rule.init.name) is None:
         return {}
-    return ic.bind_args(rule.init)
+    try:  # arguments lint rejects (too many, unknown) leave nothing to show
+        return ic.bind_args(rule.init)
+    except (KeyError, StopIteration, TypeError, ValueError):
+        return {}
 
 
 def hover_at(text: str, line: int, column: int) -> tuple[str, tuple[int, int]] | None:
@@ -330,6 +365,14 @@ def hover_at(text: str, line: int, column: int) -> tuple[str, tuple[int, int]] |
         return attribute_doc(ctx.cls, tok.text), span
     if ctx.kind == "initializer":
         return initializer_doc(tok.text, _bound_args(src, tok.start)), span
+    if ctx.kind == "argument":
+        return argument_doc(ctx.init, tok.text), span
+    if ctx.kind in ("expression", "argument_value") and tok.text in VARIABLES:
+        return f"`{tok.text}` — {VARIABLES[tok.text]}.", span
+    if ctx.kind in ("expression", "argument_value") and tok.text in FUNCTIONS:
+        fewest, most = FUNCTIONS[tok.text]
+        takes = f"{fewest} argument" if fewest == most == 1 else f"{fewest} or more arguments"
+        return f"`{tok.text}(...)` — a function of an expression; takes {takes}.", span
     if ctx.kind == "directive_value" and ctx.attr == "include" and tok.kind == "string":
         name = preset_name(tok.text.strip('"'))
         if name is not None:

@@ -36,10 +36,12 @@ _KIND = {
     "value": lsp.CompletionItemKind.EnumMember,
     "initializer": lsp.CompletionItemKind.Function,
     "argument": lsp.CompletionItemKind.Variable,
+    "variable": lsp.CompletionItemKind.Constant,
+    "function": lsp.CompletionItemKind.Function,
     "directive": lsp.CompletionItemKind.Keyword,
     "preset": lsp.CompletionItemKind.Module,
 }
-_TRIGGERS = ["[", ".", "(", ",", "@", " ", ">", "="]
+_TRIGGERS = ["[", ".", "(", ",", "@", " ", ">", "=", "*", "/", "+", "-"]
 
 
 def _lines(document) -> list[str]:

@@ -34,6 +34,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _OPEN = {"[": "]", "(": ")"}
+_ARITHMETIC = frozenset({"+", "-", "*", "/"})
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ class Context:
 
     ``kind``: ``class``, ``attribute``, ``value`` (of ``attr`` on ``cls``), ``weight`` (of
     ``cls``), ``initializer``, ``argument`` (of ``init``), ``argument_value`` (``attr`` of
-    ``init``), ``directive``, ``directive_value`` (``attr`` names the directive), or ``none``.
+    ``init``), ``expression`` (inside a numeric argument), ``directive``, ``directive_value``
+    (``attr`` names the directive), or ``none``.
     ``partial`` is the word already typed under the cursor.
     """
 
@@ -219,15 +221,19 @@ def _right_context(toks: list[Token], partial: str) -> Context:
     if not toks:
         return Context("initializer", partial=partial)
     init = toks[0].text if toks[0].kind == "name" else None
-    if _open_bracket(toks) != 1:  # not directly inside `name(`
+    opened = _open_bracket(toks)
+    if opened is None or len(toks) < 2 or toks[1].text != "(":
         return Context("none")
-    opened = 1
+    if opened > 1:  # inside parentheses within the call: an expression (§8)
+        return Context("expression", init=init, partial=partial)
     inside = toks[opened + 1 :]
     # after `name =` inside the call: the value of that argument
     if len(inside) >= 2 and inside[-1].text == "=" and inside[-2].kind == "name":
         return Context("argument_value", init=init, attr=inside[-2].text, partial=partial)
     if not inside or inside[-1].text in ("(", ","):
         return Context("argument", init=init, partial=partial)
+    if inside[-1].text in _ARITHMETIC:
+        return Context("expression", init=init, partial=partial)
     return Context("none")
 
 

@@ -194,6 +194,17 @@ async def test_included_file_changed_on_disk_relints(client: LanguageClient, tmp
     assert not client.diagnostics[uri]
 
 
+async def test_project_lint_settings_apply(client: LanguageClient, tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.keras-initpolicy.lint]\nignore = ["IP201"]\ncustom-layers = ["my_layers"]\n'
+    )
+    text = "Dense -> zeros\nMyBlock -> auto\n"
+    uri = await open_doc(client, text, tmp_path / "p.initpolicy")
+    (diag,) = client.diagnostics[uri]  # IP201 ignored
+    assert diag.code == "IP101" and diag.severity == lsp.DiagnosticSeverity.Warning
+    assert "never imports Keras" in diag.message
+
+
 # -- hover ------------------------------------------------------------------------------------------
 
 
@@ -217,6 +228,15 @@ async def test_hover_initializer_shows_distribution_formula_and_fans(client: Lan
     assert "depthwise" in he  # the layer-aware fans
     glorot = await hover_text(client, uri, 1, 10)
     assert "uniform U[-r, r], r = √(6/(fan_in+fan_out))" in glorot
+
+
+async def test_hover_inside_expressions(client: LanguageClient):
+    text = "Dense -> random_normal(stddev=0.02/sqrt(2*blocks))\n"
+    uri = await open_doc(client, text)
+    assert "number of blocks" in await hover_text(client, uri, 0, text.index("blocks") + 1)
+    assert "takes 1 argument" in await hover_text(client, uri, 0, text.index("sqrt"))
+    call = await hover_text(client, uri, 0, 12)
+    assert "N(0, 0.02 / sqrt(2 * blocks))" in call and "stddev=0.02 / sqrt(2 * blocks)" in call
 
 
 async def test_hover_class_lists_its_weights(client: LanguageClient):
@@ -251,8 +271,13 @@ async def test_hover_preset_include(client: LanguageClient):
         ("Dense -> he_normal(", {"seed", "variant", "negative_slope"}, {"stddev"}),
         ("Dense -> variance_scaling(mode=", {"fan_in", "fan_avg"}, {"seed"}),
         ("@", {"@seed", "@explicit", "@include"}, set()),
+        ("Dense -> random_normal(stddev=0.02/sqrt(2*", {"blocks", "depth", "fan_in"}, {"seed"}),
+        ("Dense -> random_normal(stddev=", {"fan_in", "sqrt"}, {"seed"}),
     ],
-    ids=["class", "attribute", "activation", "weight", "initializer", "argument", "choice", "@"],
+    ids=[
+        *("class", "attribute", "activation", "weight", "initializer", "argument", "choice"),
+        *("@", "expression", "numeric-value"),
+    ],
 )
 async def test_completion_by_context(client: LanguageClient, line, expected, absent):
     uri = await open_doc(client, line)
