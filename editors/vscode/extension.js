@@ -11,7 +11,10 @@ function activate(context) {
   const configured = vscode.workspace
     .getConfiguration("initpolicy")
     .get("server.command", ["initpolicy", "lsp"]);
-  const [command, ...args] = configured.length ? configured : ["initpolicy", "lsp"];
+  const folders = vscode.workspace.workspaceFolders;
+  const root = folders && folders.length ? folders[0].uri.fsPath : "";
+  const expand = (part) => part.split("${workspaceFolder}").join(root);
+  const [command, ...args] = (configured.length ? configured : ["initpolicy", "lsp"]).map(expand);
   const serverOptions = { command, args, transport: TransportKind.stdio };
   const clientOptions = {
     documentSelector: [{ language: "initpolicy" }],
