@@ -20,7 +20,7 @@ from ..checks.lint import lint_text
 from ..errors import PolicyError
 from ..language.nodes import Directive
 from ..language.parser import parse_file
-from .presets import preset_name
+from .presets import preset_name, preset_path
 from .text import span_at, tokens
 
 __all__ = ["Finding", "Related", "document_findings", "lint_settings"]
@@ -108,6 +108,9 @@ def _owner(diag: Diagnostic, includes: list[tuple[Directive, set[Path]]]) -> Dir
     """The document's ``@include`` that brings the file of ``diag`` in."""
     if not includes:
         return None
+    for directive, _files in includes:  # a preset's findings carry its include as their source
+        if directive.value == diag.source:
+            return directive
     with contextlib.suppress(OSError, RuntimeError, ValueError):
         where = Path(diag.source).resolve()
         for directive, files in includes:
@@ -118,7 +121,10 @@ def _owner(diag: Diagnostic, includes: list[tuple[Directive, set[Path]]]) -> Dir
 
 
 def _related(diag: Diagnostic) -> Related | None:
-    path = Path(diag.source)
+    name = preset_name(diag.source)
+    path = Path(diag.source) if name is None else preset_path(name)
+    if path is None:
+        return None
     try:
         lines = _lines(path.read_text("utf-8-sig"))
     except (OSError, UnicodeDecodeError, ValueError):

@@ -313,10 +313,19 @@ def preset_doc(name: str) -> str:
         rules = parse_file(text, f"{PREFIX}{name}").rules
     except PolicyError:
         rules = ()
-    comments = [ln for ln in text.splitlines() if ln.lstrip().startswith("#")][:3]
-    body = "\n".join(r.text for r in rules) or "(no rules)"
-    about = "\n\n".join(c.lstrip("# ").strip() for c in comments)
-    return f"**preset:{name}** — {len(rules)} rules\n\n{about}\n\n```initpolicy\n{body}\n```"
+    lines = text.splitlines()
+    paragraphs: list[list[str]] = [[]]  # the comment lines, rewrapped into paragraphs
+    for ln in lines:
+        if ln.lstrip().startswith("#"):
+            words = ln.lstrip().lstrip("#").strip()
+            if words:
+                paragraphs[-1].append(words)
+            elif paragraphs[-1]:
+                paragraphs.append([])
+    about = [" ".join(p) for p in paragraphs if p][:3]
+    body = "\n".join(ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#"))
+    head = f"**preset:{name}** — {len(rules)} rule{'s' if len(rules) != 1 else ''}"
+    return "\n\n".join([head, *about, f"```initpolicy\n{body}\n```"])
 
 
 def _bound_args(line: str, start: int) -> dict:

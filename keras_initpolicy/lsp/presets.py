@@ -1,9 +1,10 @@
-"""Presets shipped in the package (``@include "preset:NAME"``), looked up without loading them.
+"""Presets shipped in the package (``@include "preset:NAME"``), read for hover and completion.
 
-Presets are plain policy files, ``keras_initpolicy/presets/NAME.initpolicy``. An installation
-without that folder simply has no presets: every function here then answers "none".
+The names and the prefix are the loader's (``policy.preset_names``, ``policy.PRESET_PREFIX``);
+each preset is the plain policy file ``keras_initpolicy/presets/NAME.initpolicy``. An
+installation without presets simply offers none.
 
->>> isinstance(preset_names(), tuple)
+>>> "gpt2" in preset_names()
 True
 >>> preset_text("no-such-preset") is None
 True
@@ -13,27 +14,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PREFIX", "preset_names", "preset_text", "preset_name"]
+from ..policy import PRESET_PREFIX, preset_names
 
-PREFIX = "preset:"
-_SUFFIX = ".initpolicy"
+__all__ = ["PREFIX", "preset_names", "preset_text", "preset_path", "preset_name"]
+
+PREFIX = PRESET_PREFIX
 _FOLDER = Path(__file__).resolve().parent.parent / "presets"
 
 
-def _files() -> dict[str, Path]:
-    if not _FOLDER.is_dir():
-        return {}
-    return {p.name[: -len(_SUFFIX)]: p for p in sorted(_FOLDER.glob(f"*{_SUFFIX}"))}
-
-
-def preset_names() -> tuple[str, ...]:
-    """Names of the presets this installation ships, sorted."""
-    return tuple(_files())
+def preset_path(name: str) -> Path | None:
+    """The file of preset ``name``, or None when there is no such preset."""
+    return _FOLDER / f"{name}.initpolicy" if name in preset_names() else None
 
 
 def preset_text(name: str) -> str | None:
     """The policy text of preset ``name``, or None when there is no such preset."""
-    path = _files().get(name)
+    path = preset_path(name)
     if path is None:
         return None
     try:

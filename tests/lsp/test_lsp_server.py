@@ -20,7 +20,6 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from keras_initpolicy import lint
 from keras_initpolicy.language.fmt import format_policy
-from keras_initpolicy.lsp.presets import preset_names
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -251,10 +250,10 @@ async def test_hover_preset_include(client: LanguageClient):
     uri = await open_doc(client, '@include "preset:no_such_preset"\n')
     text = await hover_text(client, uri, 0, 15)
     assert "No preset named `no_such_preset`" in text
-    for name in preset_names()[:1]:  # presets ship in another part of the package
-        uri = await open_doc(client, f'@include "preset:{name}"\n')
-        text = await hover_text(client, uri, 0, 15)
-        assert f"preset:{name}" in text and "->" in text
+    uri = await open_doc(client, '@include "preset:gpt2"\n')
+    text = await hover_text(client, uri, 0, 15)
+    assert "**preset:gpt2**" in text and "Radford" in text
+    assert "random_normal(stddev=0.02 / sqrt(2 * blocks))" in text
 
 
 # -- completion --------------------------------------------------------------------------------------
@@ -271,12 +270,13 @@ async def test_hover_preset_include(client: LanguageClient):
         ("Dense -> he_normal(", {"seed", "variant", "negative_slope"}, {"stddev"}),
         ("Dense -> variance_scaling(mode=", {"fan_in", "fan_avg"}, {"seed"}),
         ("@", {"@seed", "@explicit", "@include"}, set()),
+        ("@include ", {'"preset:gpt2"', '"preset:mup"'}, {"keep"}),
         ("Dense -> random_normal(stddev=0.02/sqrt(2*", {"blocks", "depth", "fan_in"}, {"seed"}),
         ("Dense -> random_normal(stddev=", {"fan_in", "sqrt"}, {"seed"}),
     ],
     ids=[
         *("class", "attribute", "activation", "weight", "initializer", "argument", "choice"),
-        *("@", "expression", "numeric-value"),
+        *("@", "preset", "expression", "numeric-value"),
     ],
 )
 async def test_completion_by_context(client: LanguageClient, line, expected, absent):
@@ -347,8 +347,12 @@ async def test_formatting_leaves_broken_text_alone(client: LanguageClient):
         ("Dense -> random_normal(stdev=0.1)", "Dense -> random_normal(stddev=0.1)"),
         ('Dense -> variance_scaling(mode="fan_inn")', 'Dense -> variance_scaling(mode="fan_in")'),
         ("@sed 1", "@seed 1"),
+        ('@include "preset:gp2"', '@include "preset:gpt2"'),
     ],
-    ids=["IP101", "IP102", "IP103", "IP104", "IP105", "IP106-name", "IP106-value", "IP107"],
+    ids=[
+        *("IP101", "IP102", "IP103", "IP104", "IP105", "IP106-name", "IP106-value", "IP107"),
+        "IP002-preset",
+    ],
 )
 async def test_quick_fix_for_every_did_you_mean(client: LanguageClient, text, fixed):
     uri = await open_doc(client, text)
