@@ -56,7 +56,7 @@ _NAMED_ATTR = {
 
 @dataclass
 class WeightValues:
-    """One weight of the audited model, with its values as a flat float64 array."""
+    """One weight of the audited model, with its values as a flat array (its own float dtype)."""
 
     layer: object
     layer_path: str
@@ -65,6 +65,7 @@ class WeightValues:
     trainable: bool
     flat: np.ndarray = field(repr=False)
     ordinal: int = 0
+    _moment: float | None = field(default=None, repr=False)
 
     @property
     def path(self) -> str:
@@ -80,7 +81,11 @@ class WeightValues:
         return self.flat.size > 0 and bool(np.all(self.flat == self.flat[0]))
 
     def second_moment(self) -> float:
-        return float(np.mean(np.square(self.flat))) if self.flat.size else 0.0
+        """Mean of the squared values (the variance of a zero-mean initializer)."""
+        if self._moment is None:
+            flat = self.flat
+            self._moment = float(np.dot(flat, flat)) / flat.size if flat.size else 0.0
+        return self._moment
 
 
 class Findings(Diagnostics):
@@ -109,7 +114,9 @@ def model_weights(model) -> list[WeightValues]:
             if id(var) in seen:
                 continue
             seen.add(id(var))
-            values = np.asarray(keras.ops.convert_to_numpy(var), dtype=np.float64).reshape(-1)
+            values = np.asarray(keras.ops.convert_to_numpy(var)).reshape(-1)
+            if not np.issubdtype(values.dtype, np.floating) or values.dtype.itemsize < 4:
+                values = values.astype(np.float32)  # integers, bfloat16, float16
             out.append(
                 WeightValues(
                     layer=layer,
@@ -143,7 +150,7 @@ def _stream_key(w: WeightValues):
     """Leading values up to a common scale, or None when the weight is not random."""
     if not w.trainable or w.flat.size < 4:
         return None
-    lead = w.flat[:_LEADING]
+    lead = w.flat[:_LEADING].astype(np.float64)
     peak = float(np.max(np.abs(lead)))
     if peak == 0.0 or len(np.unique(lead)) < min(4, lead.size):
         return None

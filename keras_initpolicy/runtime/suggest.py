@@ -83,7 +83,9 @@ def suggest_policy(
     shared: list[str] = []
     rules: dict[str, tuple[str, list[str]]] = {}  # rule -> (code, weight paths)
     manual: list[str] = []
-    for f in findings:
+    # IP403/IP404 first: an IP402 weight whose layer also gets a family rule is fixed by it
+    # (``auto`` uses the true fans too), so no second, dead rule is written for it.
+    for f in sorted(findings, key=lambda f: f.code == "IP402"):
         where = f"{f.layer_path}/{f.weight}"
         if f.code == "IP401":
             shared.append(where)
@@ -93,16 +95,17 @@ def suggest_policy(
         if cls is None:
             manual.append(f"# {f.code} on {where}: no Keras built-in class to select; fix by hand")
             continue
-        if f.code == "IP402":
+        act = effective_activation(layer).name
+        family_rule = f"{cls}[activation={act}] -> {_family_call(act)}"
+        if f.code != "IP402" or family_rule in rules:
+            rule = family_rule
+        else:
             init = initializer_of(layer, f.weight)
             if init is None:
                 manual.append(f"# {f.code} on {where}: initializer not found; fix by hand")
                 continue
             rule = f"{cls}.{f.weight} -> {_initializer_call(init)}"
-        else:
-            act = effective_activation(layer).name
-            rule = f"{cls}[activation={act}] -> {_family_call(act)}"
-        code, paths = rules.setdefault(rule, (f.code, []))
+        code, paths = rules.get(rule, (f.code, []))
         if f.code not in code.split("/"):
             code = f"{code}/{f.code}"
         rules[rule] = (code, paths + [where])
@@ -122,7 +125,7 @@ def suggest_policy(
         ]
     for rule, (code, paths) in rules.items():
         why = {
-            "IP402": "with the code's initializer over the layer's true fans",
+            "IP402": "over the layer's true fans",
             "IP403": "random instead of constant",
             "IP404": "the family for the effective activation",
         }
