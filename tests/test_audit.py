@@ -5,10 +5,12 @@ the suggested policy's round trip on a deep ReLU MLP."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -338,3 +340,29 @@ def test_cli_audit_usage_errors(argv, message, tmp_path, monkeypatch, capsys):
     )
     assert main(["audit", *argv]) == EXIT_USAGE
     assert message in capsys.readouterr().err
+
+
+# -- docs/diagnostics.md: each IP4xx example model triggers its code; rebuilt under the fix, not --
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "diagnostics.md"
+
+
+def doc_section(code: str) -> str:
+    text = DOC.read_text("utf-8")
+    start = text.index(f"## {code} — ")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else len(text)]
+
+
+@pytest.mark.parametrize("code", [c for c in CODES if c.startswith("IP4")])
+def test_doc_example_triggers_the_code_and_the_fix_removes_it(code):
+    section = doc_section(code)
+    (source,) = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    (fixed,) = re.findall(r"```initpolicy\n(.*?)```", section, re.DOTALL)
+    namespace: dict = {}
+    exec(compile(source, f"docs/diagnostics.md:{code}", "exec"), namespace)  # noqa: S102
+    assert code in kip.audit(namespace["build"]()).codes()
+    policy = kip.parse(fixed)
+    with policy.scope():
+        rebuilt = namespace["build"]()
+    assert code not in kip.audit(rebuilt, policy).codes()
