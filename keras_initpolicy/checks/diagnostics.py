@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["Diagnostic", "Finding", "CODES", "ERROR", "WARNING", "INFO", "SEVERITY_RANK"]
+__all__ = [
+    "Diagnostic",
+    "Diagnostics",
+    "Finding",
+    "CODES",
+    "ERROR",
+    "WARNING",
+    "INFO",
+    "SEVERITY_RANK",
+]
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITY_RANK = {INFO: 0, WARNING: 1, ERROR: 2}
