@@ -152,6 +152,14 @@ def formula_arguments(init: InitCall) -> tuple[tuple[int, str, object], ...]:
 
 def _evaluate(name: str, expr, variables: Mapping[str, float]) -> float:
     missing = sorted(ex.variables_used(expr) & {"depth", "blocks"} - set(variables))
+    if missing and "depth" in variables:  # in a block, but its blocks were not counted
+        raise PolicyError(
+            f"`{name}={expr.text}` reads `blocks`, which is not known yet: the model's blocks "
+            "are counted when its Functional graph completes or the policy scope ends",
+            line=expr.line or None,
+            column=expr.column or None,
+            code="IP106",
+        )
     if missing:
         raise PolicyError(
             f"`{name}={expr.text}` reads `{missing[0]}`, but the layer is outside every "

@@ -7,6 +7,7 @@ Nothing here changes Keras state; Keras is imported only to read layer attribute
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import keras
@@ -17,8 +18,9 @@ from ..policy import Policy
 from ..resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver, reads_activation
 from . import hooks
 from .activation import ActivationInfo, class_names, own_activation
-from .compile import WeightContext, compile_initializer, rule_seed
+from .compile import WeightContext, compile_initializer, formula_arguments, rule_seed
 from .seeding import derive_seed
+from .structure import block_variables
 
 __all__ = [
     "Decision",
@@ -213,11 +215,13 @@ def decide(
     activation: ActivationInfo,
     *,
     compile: bool = True,
+    blocks: Mapping[str, int] | None = None,
 ) -> Decision:
     """Decide one weight's initializer under ``policy`` (pure with respect to Keras state).
 
     With ``compile=False`` a rule decision carries no initializer yet (``initializer=None``):
-    used for weights whose rule may still change once their graph is known.
+    used for weights whose rule may still change once their graph is known. ``blocks`` counts
+    the model's ``@blocks`` blocks per stack (``structure.count_blocks``), for formulas.
     """
     shape = request.shape
     sfi, sfo = shape_fans(shape)
@@ -247,11 +251,17 @@ def decide(
     decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
     if not compile:
         return decision
-    return compile_decision(policy, decision, request)
+    return compile_decision(policy, decision, request, blocks)
 
 
-def compile_decision(policy: Policy, decision: Decision, request: WeightRequest) -> Decision:
-    """Turn a matched, not yet compiled rule decision into a Keras initializer."""
+def compile_decision(
+    policy: Policy,
+    decision: Decision,
+    request: WeightRequest,
+    blocks: Mapping[str, int] | None = None,
+) -> Decision:
+    """Turn a matched, not yet compiled rule decision into a Keras initializer (formulas read
+    the layer's ``depth`` and, from ``blocks``, its stack's number of blocks)."""
     match = decision.match
     init = match.rule.init
     shape = request.shape
@@ -269,6 +279,7 @@ def compile_decision(policy: Policy, decision: Decision, request: WeightRequest)
         activation=decision.activation.name,
         negative_slope=decision.activation.negative_slope,
         seed=seed,
+        variables=block_variables(policy, request.layer, blocks) if formula_arguments(init) else {},
     )
     try:
         decision.initializer = compile_initializer(init, ctx)

@@ -11,8 +11,10 @@ from ..language.nodes import Rule
 from ..policy import Policy
 from . import hooks
 from .activation import effective_activation
+from .compile import evaluated_arguments, formula_arguments
 from .decision import ATTR_FOR_WEIGHT, WeightRequest, decide, resolver_for
 from .records import layer_records
+from .structure import block_patterns, block_variables, count_blocks, model_layers
 
 __all__ = ["Assignment", "Explanation", "explain_model", "describe_initializer"]
 
@@ -56,6 +58,9 @@ class Assignment:
     reason: str  # "rule" | "explicit" | "keras-default"
     initializer: object
     reseeded: bool = False  # drawn from a copy of the code's/Keras's initializer with its own seed
+    #: (argument, formula, value) for each formula of the rule (``stddev``, ``0.02 / sqrt(2 *
+    #: blocks)``, 0.01); empty when the rule has none
+    formulas: tuple = ()
     variable: object = field(default=None, repr=False, compare=False)
     layer: object = field(default=None, repr=False, compare=False)
     attr: str | None = field(default=None, repr=False, compare=False)
@@ -76,8 +81,16 @@ class Assignment:
             else {"text": rule.text, "source": rule.source, "line": rule.line},
             "reason": self.reason,
             "initializer": describe_initializer(self.initializer),
+            "formulas": [
+                {"argument": name, "formula": text, "value": value}
+                for name, text, value in self.formulas
+            ],
             "reseeded": self.reseeded,
         }
+
+    def formulas_text(self) -> str:
+        """``stddev=0.02 / sqrt(2 * blocks) = 0.00408248``, one per formula, ``; ``-joined."""
+        return "; ".join(f"{name}={text} = {value:.6g}" for name, text, value in self.formulas)
 
 
 class Explanation(list):
@@ -133,7 +146,8 @@ class Explanation(list):
                     "x".join(map(str, a.shape)) or "()",
                     f"{a.fan_in:g}/{a.fan_out:g}",
                     act,
-                    describe_initializer(a.initializer, seed=False),
+                    describe_initializer(a.initializer, seed=False)
+                    + (f" [{a.formulas_text()}]" if a.formulas else ""),
                     why,
                 )
             )
@@ -162,7 +176,12 @@ class Explanation(list):
             rows.append(
                 (a.layer_path, a.layer_class, a.weight, "x".join(map(str, a.shape)) or "()")
                 + (a.fan_in, a.fan_out, a.activation, a.activation_source)
-                + (describe_initializer(a.initializer, seed=False), a.reason, where)
+                + (
+                    describe_initializer(a.initializer, seed=False)
+                    + (f" [{a.formulas_text()}]" if a.formulas else ""),
+                    a.reason,
+                    where,
+                )
             )
         return html_table(columns, rows, caption=f"{len(self)} weights")
 
@@ -199,11 +218,21 @@ def _request_for(layer, chain: list, var, ordinal: int, occurrence: int) -> Weig
     )
 
 
+def _formulas(policy: Policy, layer, d, counts) -> tuple:
+    """``(argument, formula, value)`` for the formulas of the rule that decided ``d``."""
+    if d.match is None or d.reason != "rule" or not formula_arguments(d.match.rule.init):
+        return ()
+    variables = {"fan_in": float(d.fan_in), "fan_out": float(d.fan_out)}
+    variables.update(block_variables(policy, layer, counts))
+    return tuple(evaluated_arguments(d.match.rule.init, variables))
+
+
 def explain_model(policy: Policy, model) -> Explanation:
     """One ``Assignment`` per weight of ``model`` under ``policy`` (the model is not changed)."""
     resolver = resolver_for(policy)
     pairs: list = []
     _walk(model, [], pairs)
+    n_blocks = count_blocks(policy, model_layers(model)) if block_patterns(policy) else None
     explanation = Explanation()
     seen: set[int] = set()
     for ordinal, (layer, chain) in enumerate(pairs, start=1):
@@ -227,7 +256,7 @@ def explain_model(policy: Policy, model) -> Explanation:
             else:
                 request = _request_for(layer, chain, var, ordinal, occurrence)
                 attr, reseeded, shown = request.attr, False, activation
-                d = decide(policy, resolver, request, activation)
+                d = decide(policy, resolver, request, activation, blocks=n_blocks)
             explanation.append(
                 Assignment(
                     layer_path=getattr(layer, "path", None) or layer.name,
@@ -244,6 +273,7 @@ def explain_model(policy: Policy, model) -> Explanation:
                     reason=d.reason,
                     initializer=d.initializer,
                     reseeded=reseeded,
+                    formulas=_formulas(policy, layer, d, n_blocks),
                     variable=var,
                     layer=layer,
                     attr=attr,

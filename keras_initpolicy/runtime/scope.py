@@ -41,6 +41,7 @@ from .decision import (
 )
 from .records import LayerState, WeightRecord, layer_records
 from .seeding import derive_seed, seed_in_code, with_seed
+from .structure import block_patterns, count_blocks, model_layers, reads_blocks
 
 __all__ = ["PolicyScope", "ScopeState", "apply_policy", "current_scope"]
 
@@ -71,6 +72,7 @@ class ScopeState:
     weights: int = 0  # trainable weights created while the scope was active
     explicit_kept: int = 0  # of those, rule-matched but kept from the code (@explicit keep)
     active: bool = True
+    block_counts: dict | None = None  # @blocks stack -> blocks, once a graph or the scope ended
 
     def __post_init__(self) -> None:
         self.resolver = resolver_for(self.policy)
@@ -183,8 +185,10 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     pending = own is None and state.resolver.activation_sensitive(
         [class_names(lyr) for lyr in (layer, *request.chain)], weight, request.kernel_like
     )
+    # A rule that reads `blocks` waits, too: later blocks of the model do not exist yet.
+    late = pending or _reads_blocks(decision)
     record = WeightRecord(
-        None, request, decision, state, pending, placeholder=pending and state.active
+        None, request, decision, state, pending, placeholder=late and state.active
     )
     if record.placeholder:
         kwargs["initializer"] = _PLACEHOLDER
@@ -220,7 +224,7 @@ def _initializer_for(record: WeightRecord, decision: Decision):
     state = record.state
     if decision.reason == "rule":
         if decision.initializer is None:
-            compile_decision(state.policy, decision, record.request)
+            compile_decision(state.policy, decision, record.request, _block_counts(state, decision))
         record.reseeded = False
         return decision.initializer
     if record.fallback is None:  # decided once per weight: the stream registry counts each use
@@ -252,13 +256,50 @@ def _reseed(state: ScopeState, request: WeightRequest) -> tuple:
     return (fresh, True) if fresh is not None else (None, False)
 
 
+def _reads_blocks(decision: Decision) -> bool:
+    return decision.match is not None and reads_blocks(decision.match.rule.init)
+
+
+def _block_counts(state: ScopeState, decision: Decision) -> dict | None:
+    """The block counts a decision's formulas read: the last graph's or scope's count, else
+    (a model built after its scope ended) a count over every layer the scope created."""
+    if not _reads_blocks(decision):
+        return None
+    if state.block_counts is None:
+        return count_blocks(state.policy, (lyr for ref in state.layers if (lyr := ref())))
+    return state.block_counts
+
+
+def _late_records(state: ScopeState, model) -> list:
+    """Placeholders of ``model``'s layers (nested ones too) whose rule reads ``blocks``."""
+    late = []
+    for layer in model_layers(model):
+        for rec in layer_records(layer).values():
+            if rec.placeholder and rec.state is state and _reads_blocks(rec.decision):
+                late.append(rec)
+    return late
+
+
 def _resolve_graph(model) -> None:
     """Decide the graph-dependent weights of the layers of a finished graph.
 
     A layer at the graph's output has no consumer yet. While its scope is active it may gain
     one (``Sequential.add`` rebuilds the graph), so such a weight is drawn now, from its own
     activation, and may be re-decided once more, when a rebuilt graph gives it a consumer.
+    Weights whose rule reads ``blocks`` are drawn now too, with the blocks of this model.
     """
+    state = _current.get()
+    late = _late_records(state, model) if state is not None and block_patterns(state.policy) else []
+    if late:
+        state.block_counts = count_blocks(state.policy, model_layers(model))
+    _resolve_operations(model)
+    for rec in late:
+        if rec.placeholder:
+            rec.pending = False
+            _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
+
+
+def _resolve_operations(model) -> None:
     for op in hooks.graph_operations(model):
         records = layer_records(op)
         if not records or not any(r.pending or r.reopen for r in records.values()):
@@ -340,6 +381,10 @@ class PolicyScope:
 
 def _finalize_placeholders(state: ScopeState) -> None:
     """Weights still waiting for a graph when the scope ends get their provisional decision."""
+    if any(rec.placeholder and _reads_blocks(rec.decision) for rec in state.placeholders):
+        state.block_counts = count_blocks(
+            state.policy, (lyr for ref in state.layers if (lyr := ref()) is not None)
+        )
     for rec in state.placeholders:
         if rec.placeholder:
             rec.pending = False
@@ -366,7 +411,11 @@ def _report_explicit_majority(state: ScopeState) -> None:
 
 
 def _report_unused(state: ScopeState) -> None:
-    unbuilt = any((lyr := ref()) is not None and not lyr.built for ref in state.layers)
+    # getattr: a layer whose constructor never finished (keras-hub makes such objects) has no
+    # `built`; it builds nothing later.
+    unbuilt = any(
+        (lyr := ref()) is not None and not getattr(lyr, "built", True) for ref in state.layers
+    )
     if unbuilt:
         return  # some layers build later, outside the scope: their rules may still match
     for rule in state.policy.rules:
