@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .checks.diagnostics import Diagnostic
 from .checks.lint import lint
-from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
+from .errors import ExplicitKeepWarning, PolicyError, PolicySyntaxError, UnusedRuleWarning
 from .policy import Policy, load, parse
 
 __version__ = "0.1.0"
@@ -23,6 +23,7 @@ __all__ = [
     "CalibrationError",
     "CalibrationReport",
     "Diagnostic",
+    "ExplicitKeepWarning",
     "Explanation",
     "Policy",
     "PolicyError",

@@ -41,12 +41,20 @@ def test_own_weights_are_the_layers_own():
 
 def test_hooks_are_installed_once_and_keras_works_without_a_scope():
     import keras_initpolicy as kip
+    from keras_initpolicy.runtime.hooks import Functional, Layer
+    from keras_initpolicy.runtime.scope import _Callbacks
 
     with kip.parse("Dense -> ones").scope():
         pass
+    patched = (Layer.__dict__["__new__"], Layer.add_weight, Functional.__init__)
     with kip.parse("Dense -> zeros  # noqa").scope():
         pass
+    hooks.install(_Callbacks)  # a second install leaves the one patch in place
     assert hooks.installed()
+    assert (Layer.__dict__["__new__"], Layer.add_weight, Functional.__init__) == patched
+    # one wrapper, wrapping Keras's own method (not a wrapper of a wrapper)
+    assert Layer.add_weight.__wrapped__ is hooks._ORIGINAL["add_weight"]
+    assert not hasattr(Layer.add_weight.__wrapped__, "__wrapped__")
     layer = keras.layers.Dense(2, kernel_initializer="ones")
     layer.build((None, 2))
     assert float(keras.ops.sum(layer.kernel)) == 4.0

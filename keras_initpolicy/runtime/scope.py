@@ -49,7 +49,7 @@ _current: contextvars.ContextVar[ScopeState | None] = contextvars.ContextVar(
     "keras_initpolicy_scope", default=None
 )
 
-#: Share of a scope's weights kept from explicit code initializers above which it says so once.
+#: Share of a scope's weights kept from explicit code initializers from which it says so once.
 EXPLICIT_MAJORITY = 0.5
 
 
@@ -397,7 +397,7 @@ def _report_explicit_majority(state: ScopeState) -> None:
     most weights built in the scope (keras-hub models pass initializers to every layer)."""
     if state.policy.explicit != "keep" or not state.weights:
         return
-    if state.explicit_kept / state.weights <= EXPLICIT_MAJORITY:
+    if state.explicit_kept / state.weights < EXPLICIT_MAJORITY:
         return
     warnings.warn(
         ExplicitKeepWarning(

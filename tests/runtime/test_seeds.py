@@ -1,0 +1,154 @@
+"""SPEC §3 "Seeds": `@seed` covers every random weight; shared initializer instances get their own
+stream under any policy; `explain` says which weights were reseeded."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+from keras import layers  # noqa: E402
+
+import keras_initpolicy as kip  # noqa: E402
+
+pytestmark = [
+    pytest.mark.keras,
+    pytest.mark.filterwarnings("ignore::keras_initpolicy.UnusedRuleWarning"),
+]
+
+# Rules that decide nothing in the models below: every weight keeps the code's or Keras's choice.
+BYSTANDER = "Conv3D -> he_normal  # noqa"
+
+
+def values(model) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+
+class Shared(layers.Layer):
+    """Model code that hands ONE initializer instance to four projections (as some keras-hub
+    attention layers do for query/key/value/output)."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        init = keras.initializers.RandomNormal(stddev=0.02, seed=seed)
+        self.projections = [layers.Dense(8, kernel_initializer=init) for _ in range(4)]
+
+    def call(self, x):
+        return sum(p(x) for p in self.projections)
+
+
+def build_shared(seed=None):
+    inputs = keras.Input((8,))
+    return keras.Model(inputs, Shared(seed)(inputs))
+
+
+def build_explicit_and_default():
+    inputs = keras.Input((16,))
+    x = layers.Dense(16, kernel_initializer=keras.initializers.RandomUniform(-0.3, 0.3))(inputs)
+    x = layers.Embedding(50, 4)(keras.ops.cast(x, "int32"))  # Keras default: RandomUniform
+    return keras.Model(inputs, layers.Dense(3)(x))  # Keras default: GlorotUniform
+
+
+def kernels(model):
+    return [keras.ops.convert_to_numpy(v) for v in model.weights if v.name == "kernel"]
+
+
+def test_without_a_policy_shared_instances_share_a_stream():
+    first, *rest = kernels(build_shared())  # the bug the policy fixes, shown on plain Keras
+    assert all(np.array_equal(first, k) for k in rest)
+
+
+@pytest.mark.parametrize("policy", [BYSTANDER, "@seed 3\n" + BYSTANDER])
+def test_any_policy_gives_each_user_of_a_shared_instance_its_own_stream(policy):
+    with kip.parse(policy).scope():
+        model = build_shared()
+    ks = kernels(model)
+    assert len(ks) == 4
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not np.array_equal(ks[i], ks[j])
+    for k in ks:  # class and parameters as written: N(0, 0.02)
+        assert np.std(k) == pytest.approx(0.02, rel=0.25)
+    for dense in model.layers[1].projections:
+        init = dense.kernel_initializer
+        assert type(init).__name__ == "RandomNormal" and init.stddev == 0.02
+
+
+def test_a_seed_written_in_code_is_kept_for_its_first_use():
+    with kip.parse("@seed 3\n" + BYSTANDER).scope():
+        model = build_shared(seed=42)
+    projections = model.layers[1].projections
+    assert projections[0].kernel_initializer.seed == 42
+    assert all(p.kernel_initializer.seed != 42 for p in projections[1:])  # no shared stream
+    plain = keras.initializers.RandomNormal(stddev=0.02, seed=42)((8, 8))
+    np.testing.assert_array_equal(kernels(model)[0], keras.ops.convert_to_numpy(plain))
+
+
+def test_seed_covers_explicit_kept_and_keras_default_weights():
+    policy = kip.parse("@seed 11\n" + BYSTANDER)
+    with policy.scope():
+        a = build_explicit_and_default()
+    with policy.scope():
+        b = build_explicit_and_default()
+    for x, y in zip(values(a), values(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    with kip.parse("@seed 12\n" + BYSTANDER).scope():
+        c = build_explicit_and_default()
+    assert not np.array_equal(values(a)[0], values(c)[0])
+    # the code's class and parameters are kept; only the seed is new
+    init = a.layers[1].kernel_initializer
+    assert type(init).__name__ == "RandomUniform"
+    assert (init.minval, init.maxval) == (-0.3, 0.3) and isinstance(init.seed, int)
+
+
+def test_seeded_rebuilds_match_in_a_fresh_config_load():
+    """Configs tell the truth: the reseeded initializer is in the layer's config."""
+    with kip.parse("@seed 5\n" + BYSTANDER).scope():
+        model = build_explicit_and_default()
+    clone = keras.Model.from_config(model.get_config())
+    for x, y in zip(values(model), values(clone), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_explain_reports_reseeded_weights():
+    policy = kip.parse("@seed 1\nDense -> he_normal\n*.bias -> zeros")
+    with policy.scope():
+        model = build_explicit_and_default()
+    rows = {(a.layer_path.split("/")[-1], a.weight): a for a in policy.explain(model)}
+    embedding = next(a for (p, w), a in rows.items() if w == "embeddings")
+    assert embedding.reason == "keras-default" and embedding.reseeded
+    explicit = [a for a in rows.values() if a.reason == "explicit"]
+    assert explicit and all(a.reseeded for a in explicit)
+    ruled = [a for a in rows.values() if a.reason == "rule"]
+    assert ruled and not any(a.reseeded for a in ruled)
+    assert '"reseeded": true' in policy.explain(model).to_json()
+    assert "reseeded" in policy.explain(model).to_table()
+
+
+def test_unseeded_policies_follow_set_random_seed():
+    policy = kip.parse(BYSTANDER)
+    keras.utils.set_random_seed(1)
+    with policy.scope():
+        a = build_shared()
+    keras.utils.set_random_seed(1)
+    with policy.scope():
+        b = build_shared()
+    with policy.scope():
+        c = build_shared()
+    np.testing.assert_array_equal(kernels(a)[3], kernels(b)[3])
+    assert not np.array_equal(kernels(a)[3], kernels(c)[3])
+
+
+def test_explicit_majority_warns_once_with_the_count():
+    policy = kip.parse("Dense -> he_normal\n*.bias -> zeros")
+    with pytest.warns(kip.ExplicitKeepWarning, match=r"4 of 8 weights .*@explicit override"):
+        with policy.scope():
+            build_shared()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kip.ExplicitKeepWarning)
+        with kip.parse("@explicit override\nDense -> he_normal\n*.bias -> zeros").scope():
+            build_shared()
+        with policy.scope():  # the policy decides most weights: nothing to say
+            keras.Sequential([keras.Input((4,)), layers.Dense(4), layers.Dense(4)])
