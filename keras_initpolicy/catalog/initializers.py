@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from ..checks.diagnostics import Diagnostic
 from ..language.nodes import InitCall, value_text
+from .fans import FAN_MODES
 
 __all__ = [
     "InitSpec",
@@ -48,7 +49,7 @@ __all__ = [
 
 MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "normal", "uniform")
-FANS_MODES = ("layer", "shape")
+FANS_MODES = FAN_MODES  # the `fans=` argument: layer-aware (default) or Keras's shape rule
 VARIANTS = ("kwon",)
 
 # Extension parameters, by family. Keyword-only; defaults are what the plain Keras class does.

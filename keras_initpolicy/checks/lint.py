@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import PolicyError
 from ..policy import load_unvalidated
 from .diagnostics import CODES, Diagnostic, Diagnostics
+from .report import read_source
 
 __all__ = ["lint", "lint_text", "noqa_map", "code_filter", "check_code_patterns"]
 
@@ -150,13 +151,6 @@ def _is_path(text_or_path) -> bool:
         return False
 
 
-def _read_quietly(source: str) -> str | None:
-    try:
-        return Path(source).read_text("utf-8-sig")
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-
-
 def _from_error(error: PolicyError) -> Diagnostic:
     code = error.code if error.code in CODES else "IP001"
     return Diagnostic.make(code, error.line or 1, error.column or 1, error.message, error.source)
@@ -213,7 +207,7 @@ def _lint(text_or_path, is_text: bool, source: str | None, keep) -> Diagnostics:
         if diag.source not in noqa_by_source:
             text = texts.get(diag.source)
             if text is None:
-                text = _read_quietly(diag.source) or ""
+                text = read_source(diag.source) or ""
             noqa_by_source[diag.source] = noqa_map(text)
         if not _silenced(diag, noqa_by_source[diag.source]):
             kept.add(diag)

@@ -19,6 +19,7 @@ from ..catalog import initializers
 from ..catalog import layers as lc
 from ..language.blocks import pattern_problem
 from ..language.nodes import Directive, Predicate, Rule, Selector, value_text
+from ..policy import EXPLICIT_MODES
 from .arguments import check_expressions, numeric_view
 from .diagnostics import Diagnostic
 from .practice import check_practice
@@ -27,7 +28,6 @@ from .reach import Locator, reach
 __all__ = ["validate_policy", "DIRECTIVES"]
 
 DIRECTIVES = ("seed", "explicit", "include", "blocks")
-_EXPLICIT = ("keep", "override")
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 _STRING_ATTRS = frozenset({"name", "path", "activation"})
 # Value kinds that say nothing about what a predicate may compare with.
@@ -77,7 +77,7 @@ def _check_directives(directives: tuple[Directive, ...], loc: Locator) -> list[D
                 report(d, f"`@seed` needs a non-negative integer. Received: {shown}")
                 continue
         elif d.name == "explicit":
-            if not (isinstance(d.value, str) and d.value in _EXPLICIT):
+            if not (isinstance(d.value, str) and d.value in EXPLICIT_MODES):
                 report(d, f"`@explicit` takes `keep` or `override`. Received: {shown}")
                 continue
         elif d.name == "include":

@@ -21,6 +21,7 @@ from ..catalog import layers as lc
 from ..checks.names import DIRECTIVES
 from ..checks.reach import reach
 from ..language.expressions import FUNCTIONS, NUMERIC_PARAMETERS, VARIABLES
+from ..policy import EXPLICIT_MODES
 from .hover import DIRECTIVE_DOCS
 from .presets import PREFIX, preset_names
 from .text import context_at
@@ -35,7 +36,6 @@ _CHOICES = {
     "variant": ic.VARIANTS,
     "negative_slope": ("auto",),
 }
-_EXPLICIT = ("keep", "override")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _directives() -> list[Candidate]:
 
 def _directive_values(name: str | None) -> list[Candidate]:
     if name == "explicit":
-        return [Candidate(v, "value", "@explicit mode") for v in _EXPLICIT]
+        return [Candidate(v, "value", "@explicit mode") for v in EXPLICIT_MODES]
     if name == "include":
         return [
             Candidate(f'"{PREFIX}{p}"', "preset", "a preset shipped with keras-initpolicy")
