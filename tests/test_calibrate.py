@@ -328,8 +328,8 @@ def test_a_kernel_layer_the_forward_pass_never_reaches_is_reported():
             return self.used(x)
 
     model = Unused()
-    model(X16[:2])
     model.spare.build((None, 16))
+    model(X16[:2])
     report = calibrate(model, X16)
     used, spare = report.layers
     assert report[used.layer_path] is used and used.converged
