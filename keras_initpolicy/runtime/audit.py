@@ -32,7 +32,7 @@ from ..checks.diagnostics import CODES, SEVERITY_RANK, Diagnostics, Finding
 from ..resolve import KERNEL_LIKE_EXCLUDED
 from . import hooks
 from .activation import class_names
-from .chains import chain_findings
+from .chains import chain_findings, fan_config
 
 __all__ = ["audit", "Findings", "WeightValues", "initializer_of", "model_weights"]
 
@@ -214,7 +214,7 @@ def _is_standard(scale: float) -> bool:
 
 def _fan_kind(layer, weight: str) -> str:
     names = set(class_names(layer))
-    config = layer.get_config() if hasattr(layer, "get_config") else {}
+    config = fan_config(layer)
     if weight == "depthwise_kernel" or names & _DEPTHWISE:
         return "depthwise"
     if "EinsumDense" in names:
@@ -243,8 +243,7 @@ def _wrong_fans(w: WeightValues, source: str, decided: set) -> Finding | None:
     init = initializer_of(w.layer, w.name)
     if not isinstance(init, keras.initializers.VarianceScaling):
         return None
-    config = w.layer.get_config() if hasattr(w.layer, "get_config") else {}
-    fan_in, fan_out = layer_fans(class_names(w.layer), config, w.name, w.shape)
+    fan_in, fan_out = layer_fans(class_names(w.layer), fan_config(w.layer), w.name, w.shape)
     keras_in, keras_out = _keras_fans(init, w.layer, w.shape, (fan_in, fan_out))
     ratio = _denominator(init.mode, keras_in, keras_out) / _denominator(
         init.mode, fan_in, fan_out

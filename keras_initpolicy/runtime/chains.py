@@ -30,7 +30,7 @@ from . import hooks
 from .activation import class_names, effective_activation
 from .compile import AUTO_TABLE
 
-__all__ = ["chain_findings", "gain", "MIN_CHAIN", "COMPOUND_LIMIT"]
+__all__ = ["chain_findings", "fan_config", "gain", "MIN_CHAIN", "COMPOUND_LIMIT"]
 
 MIN_CHAIN = 4
 COMPOUND_LIMIT = 10.0
@@ -50,6 +50,17 @@ _NORMALIZATION = frozenset(
     }
 )
 _ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"})
+
+
+def fan_config(layer) -> dict:
+    """What ``layer_fans`` reads of a layer's config (``groups``, ``equation``), taken from its
+    attributes: ``get_config()`` does more work (on Keras 3.15 serializing the dtype policy
+    even imports TensorFlow)."""
+    return {
+        key: value
+        for key in ("groups", "equation")
+        if (value := getattr(layer, key, None)) is not None
+    }
 
 
 def _kind(op) -> str:
@@ -104,8 +115,7 @@ def _family_targets(activation) -> tuple[str, list]:
 def gain(layer, kernel) -> tuple[float, str, str]:
     """``(gain, family, activation name)`` of ``layer`` whose kernel values are ``kernel``
     (a ``WeightValues``)."""
-    config = layer.get_config() if hasattr(layer, "get_config") else {}
-    fan_in, fan_out = layer_fans(class_names(layer), config, "kernel", kernel.shape)
+    fan_in, fan_out = layer_fans(class_names(layer), fan_config(layer), "kernel", kernel.shape)
     fan_in, fan_out = max(1.0, float(fan_in)), max(1.0, float(fan_out))
     activation = effective_activation(layer)
     family, targets = _family_targets(activation)
