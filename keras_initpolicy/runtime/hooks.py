@@ -12,7 +12,7 @@ Written against Keras 3.15 (checked with 3.10–3.15 source layouts): it relies 
 - ``Operation._outbound_nodes`` / ``Node.operation`` (who consumes a layer's output),
 - ``Layer._flatten_layers`` (sublayers), ``Layer._trainable_variables`` /
   ``Layer._non_trainable_variables`` (a layer's own weights).
-``tests/test_keras_hooks.py`` fails loudly if any of these changes shape.
+``tests/runtime/test_hooks.py`` fails loudly if any of these changes shape.
 
 Every patch is installed once, is a no-op for layers that no policy scope has seen, and calls
 back into ``scope.py`` for all decisions.
@@ -46,7 +46,7 @@ __all__ = [
 
 Layer = keras.layers.Layer
 
-#: What we rely on, checked by tests/test_keras_hooks.py against the installed Keras.
+#: What we rely on, checked by tests/runtime/test_hooks.py against the installed Keras.
 HOOKED_SURFACE = {
     "Layer.__new__": lambda: "__new__" in Layer.__dict__,
     "Layer.add_weight(shape, initializer, name, trainable)": lambda: (

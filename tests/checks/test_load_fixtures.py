@@ -1,5 +1,5 @@
 """Golden cases for the parser's and loader's codes (IP001, IP002), like the IP1xx-IP3xx ones in
-tests/test_validate.py: each case is written to a folder (with the files it includes) and
+tests/checks/test_validate.py: each case is written to a folder (with the files it includes) and
 linted as a user would lint it."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Usage: XLA_FLAGS=--xla_force_host_platform_device_count=2 KERAS_BACKEND=jax \
        python jax_distribution.py data|model|large
-Exits non-zero with a message when a check fails. Used by tests/test_distribution.py.
+Exits non-zero with a message when a check fails. Used by tests/runtime/test_distribution.py.
 """
 
 import sys

@@ -1,7 +1,7 @@
 """Build one seeded model under a policy and save its weights (run in a subprocess).
 
 Usage: python seeded_build.py OUT.npz   (the backend comes from KERAS_BACKEND)
-Used by tests/test_backends.py; kept out of test modules so they never import Keras themselves.
+Used by tests/runtime/test_backends.py; kept out of test modules so they never import Keras themselves.
 """
 
 import sys

@@ -1,7 +1,7 @@
 """Build under a policy inside tf.distribute.MirroredStrategy on 2 logical CPUs (subprocess).
 
 Usage: KERAS_BACKEND=tensorflow python tf_mirrored.py
-Exits non-zero with a message when a check fails. Used by tests/test_distribution.py.
+Exits non-zero with a message when a check fails. Used by tests/runtime/test_distribution.py.
 """
 
 import numpy as np

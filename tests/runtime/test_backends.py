@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 BACKENDS = ("tensorflow", "jax", "torch")
-PROBE = Path(__file__).parent / "probes" / "seeded_build.py"
+PROBE = Path(__file__).resolve().parents[1] / "probes" / "seeded_build.py"
 TRUNCATION_STD = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2]
 
 # weight -> (distribution, family); shapes as built by the probe

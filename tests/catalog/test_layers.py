@@ -12,7 +12,7 @@ import pytest
 
 from keras_initpolicy.catalog import layers as lc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "tools" / "gen_layer_catalog.py"
 
 

@@ -29,7 +29,7 @@ from keras_initpolicy.checks.diagnostics import CODES
 from keras_initpolicy.language.fmt import format_policy
 from keras_initpolicy.language.parser import parse_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "policies").glob("*.initpolicy"))
 EXAMPLE_TEXTS = [p.read_text("utf-8") for p in EXAMPLES]
 

@@ -11,7 +11,7 @@ import keras_initpolicy as kip  # noqa: E402
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
 
-CNN = Path(__file__).resolve().parent.parent / "examples" / "policies" / "cnn.initpolicy"
+CNN = Path(__file__).resolve().parents[2] / "examples" / "policies" / "cnn.initpolicy"
 
 
 def test_resnet50_convs_feeding_relu_get_he():

@@ -12,7 +12,7 @@ import pytest
 from keras_initpolicy.checks.diagnostics import CODES
 from keras_initpolicy.checks.lint import lint
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "diagnostics.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md"
 HEADING = re.compile(r"^## (\S+) — (.+)$", re.MULTILINE)
 BLOCK = re.compile(r"```initpolicy\n(.*?)```", re.DOTALL)
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)

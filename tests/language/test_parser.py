@@ -19,7 +19,7 @@ from keras_initpolicy.language.nodes import (
 )
 from keras_initpolicy.language.parser import MAX_NESTING, parse_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT.parent / "shared" / "SPEC.md"
 
 SPEC_POLICY = (ROOT / "examples" / "policies" / "default.initpolicy").read_text()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-PROBES = Path(__file__).parent / "probes"
+PROBES = Path(__file__).resolve().parents[1] / "probes"
 
 
 def run_probe(script, *args, backend, **env):

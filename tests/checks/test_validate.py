@@ -22,7 +22,7 @@ from keras_initpolicy.checks.diagnostics import CODES, ERROR
 from keras_initpolicy.checks.names import validate_policy
 from keras_initpolicy.policy import load_unvalidated
 
-FIXTURES = Path(__file__).parent / "fixtures" / "diagnostics"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diagnostics"
 # Codes whose fixtures this suite owns (IP001/IP002 are the parser's and loader's).
 OWNED = sorted(c for c in CODES if c[2] in "123")
 
@@ -101,7 +101,7 @@ def test_spec_default_policy_has_no_errors():
 
 
 def test_repository_example_policies_have_no_errors():
-    root = Path(__file__).resolve().parent.parent / "examples" / "policies"
+    root = Path(__file__).resolve().parents[2] / "examples" / "policies"
     paths = sorted(root.glob("*.initpolicy"))
     if not paths:
         pytest.skip("no example policies in this checkout")

@@ -31,7 +31,7 @@ from keras_initpolicy.runtime.diagnose import (  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPTH, WIDTH = 20, 64
 HE = "@seed 0\nDense[activation=relu] -> he_normal\n"
 LAYER_KEYS = {
