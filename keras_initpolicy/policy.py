@@ -266,11 +266,18 @@ def load(path: str | os.PathLike) -> Policy:
 
 
 def load_unvalidated(
-    path_or_text: str | os.PathLike, *, is_text: bool = False, source: str | None = None
+    path_or_text: str | os.PathLike,
+    *,
+    is_text: bool = False,
+    source: str | None = None,
+    base: str | os.PathLike | None = None,
 ) -> Policy:
-    """Like ``load``/``parse`` without raising on validation findings (used by the linter)."""
+    """Like ``load``/``parse`` without raising on validation findings (used by the linter).
+
+    For text, ``@include`` resolves relative to ``base`` (default: the current directory)."""
     if is_text:
-        return _build(str(path_or_text), source or "<string>", Path.cwd(), (), validate=False)
+        folder = Path(base) if base is not None else Path.cwd()
+        return _build(str(path_or_text), source or "<string>", folder, (), validate=False)
     p = Path(path_or_text)
     text = read_policy_text(p)
     return _build(

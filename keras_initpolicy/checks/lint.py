@@ -175,21 +175,23 @@ def lint(text_or_path, *, select=None, ignore=None, source: str | None = None) -
     return _lint(text_or_path, True, source, keep)
 
 
-def lint_text(text: str, *, source: str = "<string>", select=None, ignore=None) -> Diagnostics:
+def lint_text(
+    text: str, *, source: str = "<string>", select=None, ignore=None, base=None
+) -> Diagnostics:
     """Like ``lint`` for text that is never taken for a file name (standard input, editors).
 
-    ``@include`` paths resolve relative to the current directory.
+    ``@include`` paths resolve relative to ``base`` (default: the current directory).
     """
-    return _lint(text, True, source, code_filter(select, ignore))
+    return _lint(text, True, source, code_filter(select, ignore), base)
 
 
-def _lint(text_or_path, is_text: bool, source: str | None, keep) -> Diagnostics:
+def _lint(text_or_path, is_text: bool, source: str | None, keep, base=None) -> Diagnostics:
     texts: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
     if is_text:
         texts[source or "<string>"] = text_or_path
     try:
-        policy = load_unvalidated(text_or_path, is_text=is_text, source=source)
+        policy = load_unvalidated(text_or_path, is_text=is_text, source=source, base=base)
     except PolicyError as error:
         diagnostics.append(_from_error(error))
     else:

@@ -10,8 +10,6 @@ No Keras import.
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,8 +22,6 @@ from .presets import preset_name, preset_path
 from .text import span_at, tokens
 
 __all__ = ["Finding", "Related", "document_findings", "lint_settings"]
-
-_CWD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -49,25 +45,6 @@ class Finding:
     start: int
     end: int
     related: Related | None = None
-
-
-@contextlib.contextmanager
-def _includes_relative_to(folder: Path | None):
-    """Resolve ``@include`` against ``folder``, as ``kip.load`` does for a file on disk.
-
-    ``lint_text`` resolves includes against the current directory, so the document's folder
-    becomes the current directory for the call (under a lock; the server is the only user).
-    """
-    if folder is None or not folder.is_dir():
-        yield
-        return
-    with _CWD_LOCK:
-        previous = Path.cwd()
-        os.chdir(folder)
-        try:
-            yield
-        finally:
-            os.chdir(previous)
 
 
 def _lines(text: str) -> list[str]:
@@ -164,33 +141,38 @@ def document_findings(text: str, path: str | None = None) -> list[Finding]:
     lines = _lines(text)
     out: list[Finding] = []
     settings = lint_settings(folder)
-    with _includes_relative_to(folder):
-        try:
-            diagnostics = lint_text(
-                text, source=source, select=settings.get("select"), ignore=settings.get("ignore")
-            )
-        except ValueError:  # an unknown code in select/ignore: lint without the filter
-            diagnostics = lint_text(text, source=source)
-        diagnostics = [_custom_layer_note(d, settings) for d in diagnostics]
-        includes = []
-        for d in _include_directives(text):
-            if preset_name(d.value) is None:
-                with contextlib.suppress(OSError, RuntimeError, ValueError):
-                    includes.append((d, _reachable(Path(d.value).resolve(), set())))
-            else:
-                includes.append((d, set()))
-        for diag in diagnostics:
-            if diag.source == source:
-                line, start, end = _span(lines, diag)
-                out.append(Finding(diag.code, diag.severity, diag.message, line, start, end))
-                continue
-            owner = _owner(diag, includes)
-            if owner is None:  # cannot happen for a document that parses; keep it visible
-                out.append(Finding(diag.code, diag.severity, diag.message, 0, 0, 0))
-                continue
-            line = owner.line - 1
-            start = owner.column - 1
-            end = next((t.end for t in tokens(lines[line]) if t.kind == "string"), start)
-            message = f"in {diag.source}:{diag.line}:{diag.column}: {diag.message}"
-            out.append(Finding(diag.code, diag.severity, message, line, start, end, _related(diag)))
+    try:
+        diagnostics = lint_text(
+            text,
+            source=source,
+            select=settings.get("select"),
+            ignore=settings.get("ignore"),
+            base=folder,
+        )
+    except ValueError:  # an unknown code in select/ignore: lint without the filter
+        diagnostics = lint_text(text, source=source, base=folder)
+    diagnostics = [_custom_layer_note(d, settings) for d in diagnostics]
+    includes = []
+    for d in _include_directives(text):
+        if preset_name(d.value) is None:
+            with contextlib.suppress(OSError, RuntimeError, ValueError):
+                includes.append(
+                    (d, _reachable(((folder or Path.cwd()) / d.value).resolve(), set()))
+                )
+        else:
+            includes.append((d, set()))
+    for diag in diagnostics:
+        if diag.source == source:
+            line, start, end = _span(lines, diag)
+            out.append(Finding(diag.code, diag.severity, diag.message, line, start, end))
+            continue
+        owner = _owner(diag, includes)
+        if owner is None:  # cannot happen for a document that parses; keep it visible
+            out.append(Finding(diag.code, diag.severity, diag.message, 0, 0, 0))
+            continue
+        line = owner.line - 1
+        start = owner.column - 1
+        end = next((t.end for t in tokens(lines[line]) if t.kind == "string"), start)
+        message = f"in {diag.source}:{diag.line}:{diag.column}: {diag.message}"
+        out.append(Finding(diag.code, diag.severity, message, line, start, end, _related(diag)))
     return out

@@ -1,0 +1,82 @@
+"""Build overhead of a policy on five representative real models (issue 11).
+
+Run: KERAS_BACKEND=jax python benchmarks/bench_models.py [--repeat 5] [--models ResNet50,...]
+
+For each model the builds alternate in one process, after one warm-up build of each variant:
+- ``plain``: the model's own code, no policy;
+- ``same``: under a policy that keeps every initializer the code or Keras chose (its one rule
+  matches nothing) but, with ``@seed``, reseeds every random weight — the same initializers,
+  so the difference is what the plugin costs;
+- ``default``: under ``examples/policies/default.initpolicy`` (different initializers for many
+  weights; shown for information).
+Prints the median wall time of each and the ratios to ``plain``. The models come from the zoo
+catalogue (``tests/zoo/catalog.py``): keras.applications at their real size with a small input,
+keras-hub backbones from small configurations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "zoo"))
+
+import keras  # noqa: E402
+from catalog import BY_NAME  # noqa: E402
+
+import keras_initpolicy as kip  # noqa: E402
+
+MODELS = ("ResNet50", "EfficientNetB0", "ConvNeXtTiny", "GPT2Backbone", "LlamaBackbone")
+SAME = kip.parse("@seed 1234\nConv3DTranspose -> he_normal  # noqa")
+DEFAULT = kip.load(ROOT / "examples" / "policies" / "default.initpolicy")
+
+
+def timed(build, policy) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    if policy is None:
+        build()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with policy.scope():
+                build()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--models", default=",".join(MODELS))
+    args = parser.parse_args()
+    variants = {"plain": None, "same": SAME, "default": DEFAULT}
+    print(f"backend={keras.backend.backend()} repeat={args.repeat}")
+    print(
+        f"{'model':<16} {'plain ms':>9} {'same ms':>9} {'default ms':>10} {'same/plain':>10} "
+        f"{'default/plain':>13}"
+    )
+    for name in args.models.split(","):
+        build = BY_NAME[name].build
+        for policy in variants.values():
+            timed(build, policy)  # warm-up
+        runs = {k: [] for k in variants}
+        for _ in range(args.repeat):
+            for key, policy in variants.items():
+                runs[key].append(timed(build, policy))
+        med = {k: statistics.median(v) for k, v in runs.items()}
+        print(
+            f"{name:<16} {med['plain'] * 1e3:9.0f} {med['same'] * 1e3:9.0f} "
+            f"{med['default'] * 1e3:10.0f} {med['same'] / med['plain']:10.3f} "
+            f"{med['default'] / med['plain']:13.3f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
