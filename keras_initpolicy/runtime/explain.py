@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import keras
 
+from ..html import html_table
 from ..language.nodes import Rule
 from ..policy import Policy
 from . import hooks
@@ -165,7 +166,6 @@ class Explanation(list):
 
     def _repr_html_(self) -> str:
         """The table of ``to_table`` as HTML, for notebooks (one row per weight)."""
-        from ..html import html_table  # the shared renderer of every report
 
         columns = ("layer", "class", "weight", "shape", "fan_in", "fan_out", "activation")
         columns += ("activation source", "initializer", "why", "rule")
@@ -179,7 +179,7 @@ class Explanation(list):
                 + (
                     describe_initializer(a.initializer, seed=False)
                     + (f" [{a.formulas_text()}]" if a.formulas else ""),
-                    a.reason,
+                    a.reason + (", reseeded" if a.reseeded else ""),
                     where,
                 )
             )
