@@ -355,6 +355,8 @@ def test_preset_is_lint_clean_formatted_and_cites_its_source(name):
 def test_preset_rules_come_first_and_the_including_file_wins():
     policy = kip.parse('@include "preset:gpt2"\n@seed 5\nDense -> he_normal')
     assert policy.seed == 5
+    assert policy.explicit == "override"  # keras-hub passes initializers: the preset's default
+    assert kip.parse('@include "preset:gpt2"\n@explicit keep').explicit == "keep"
     assert [r.source for r in policy.rules] == ["preset:gpt2"] * 3 + ["<string>"]
 
 
