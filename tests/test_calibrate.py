@@ -317,6 +317,18 @@ def test_max_iter_reached_is_reported_not_converged():
     assert "max_iter=1" in row.note
 
 
+@pytest.mark.parametrize(
+    ("fill", "note"), [(0.0, "variance 0 cannot be rescaled"), (np.nan, "variance nan cannot")]
+)
+def test_a_variance_that_cannot_be_rescaled_is_reported(fill, note):
+    model = _seeded(lambda: keras.Sequential([keras.Input((16,)), L.Dense(8, **K)]))
+    kernel = _np(model.layers[0].kernel).copy()
+    report = calibrate(model, np.full((4, 16), fill, "float32"))
+    (row,) = report.layers
+    assert not row.converged and row.note.startswith(note) and row.iterations == 0
+    np.testing.assert_array_equal(_np(model.layers[0].kernel), kernel)
+
+
 def test_a_kernel_layer_the_forward_pass_never_reaches_is_reported():
     class Unused(keras.Model):
         def __init__(self):

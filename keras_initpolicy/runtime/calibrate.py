@@ -358,7 +358,9 @@ def calibrate(
             notes[key] = "not called by the forward pass"
             continue
         value = _variance(capture.outputs[key])
-        while abs(value - target) > tol and iterations[key] < max_iter:
+        while (
+            not abs(value - target) <= tol and iterations[key] < max_iter
+        ):  # NaN is reported below
             if not math.isfinite(value) or value <= 0:
                 notes[key] = f"variance {value:g} cannot be rescaled"
                 break
