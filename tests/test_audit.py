@@ -138,10 +138,11 @@ def test_ip403_constant_kernel_and_ip405_random_bias():
     assert "all 512 values equal 0" in next(f.message for f in found if f.layer_path == "flat")
 
 
-def test_ip403_ip405_not_for_zero_biases_or_random_kernels():
+def test_ip403_ip405_not_for_set_biases_or_random_kernels():
     def body(x):
         x = layers.Dense(16, name="plain")(x)
-        return layers.EinsumDense("ab,bcd->acd", (4, 8), bias_axes="cd", name="einsum")(x)
+        x = layers.EinsumDense("ab,bcd->acd", (4, 8), bias_axes="cd", name="einsum")(x)
+        return layers.LSTM(8, unit_forget_bias=True, name="lstm")(x)  # bias: zeros and ones
 
     found = kip.audit(functional(body))
     assert codes_at(found, "IP403") == [] and codes_at(found, "IP405") == []
