@@ -112,6 +112,13 @@ def test_bad_arithmetic_is_a_positioned_syntax_error(text, message):
     assert info.value.code == "IP001" and info.value.line == 1 and info.value.column >= 1
 
 
+def test_errors_doc_quotes_the_arithmetic_error():
+    doc = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
+    with pytest.raises(kip.PolicySyntaxError) as info:
+        kip.parse('Dense -> random_normal(stddev="0.02" / 2)')
+    assert f"PolicySyntaxError: {info.value}" in doc.read_text("utf-8")
+
+
 def test_expression_depth_is_bounded():
     ok = " + ".join(["1"] * (MAX_EXPRESSION_DEPTH + 1))  # that many operators
     parse_file(f"Dense -> f({ok})")

@@ -130,6 +130,26 @@ def test_depth_outside_every_block_is_a_build_error_naming_the_layer():
     assert "`head`" in message and "outside every @blocks block" in message
 
 
+def test_errors_doc_quotes_the_build_error():
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
+    policy = kip.parse(
+        '@blocks "block_{i}"\nDense -> random_normal(stddev=0.02 / sqrt(2 * (depth + 1)))'
+    )
+    with pytest.raises(kip.PolicyError) as info:
+        with policy.scope():
+            keras.Sequential(
+                [
+                    keras.Input((4,)),
+                    keras.layers.Dense(8, name="block_0_dense"),
+                    keras.layers.Dense(2, name="head"),
+                ]
+            )
+    first = f"{type(info.value).__name__}: {str(info.value).splitlines()[0]}"
+    assert first in doc.read_text("utf-8")
+
+
 # -- presets on keras-hub backbones -----------------------------------------------------------
 
 keras_hub = pytest.importorskip("keras_hub")
