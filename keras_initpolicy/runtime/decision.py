@@ -279,7 +279,9 @@ def compile_decision(
         activation=decision.activation.name,
         negative_slope=decision.activation.negative_slope,
         seed=seed,
-        variables=block_variables(policy, request.layer, blocks) if formula_arguments(init) else {},
+        variables=block_variables(policy, request.layer, blocks)
+        if init.args and formula_arguments(init)
+        else {},
     )
     try:
         decision.initializer = compile_initializer(init, ctx)

@@ -257,7 +257,8 @@ def _reseed(state: ScopeState, request: WeightRequest) -> tuple:
 
 
 def _reads_blocks(decision: Decision) -> bool:
-    return decision.match is not None and reads_blocks(decision.match.rule.init)
+    init = decision.match.rule.init if decision.match is not None else None
+    return init is not None and bool(init.args) and reads_blocks(init)
 
 
 def _block_counts(state: ScopeState, decision: Decision) -> dict | None:
