@@ -199,7 +199,7 @@ def _denominator(mode: str, fan_in: float, fan_out: float) -> float:
 
 def _keras_fans(init, layer, shape, true_fans) -> tuple[int, int]:
     """The fans Keras's ``VarianceScaling`` used: from its ``input_axes``/``output_axes`` when
-    set (Keras >= 3.12 fills them in for ``EinsumDense`` at build), else from the shape."""
+    set (Keras 3.15 fills them in for ``EinsumDense`` at build), else from the shape."""
     in_axes, out_axes = getattr(init, "input_axes", None), getattr(init, "output_axes", None)
     if in_axes is not None and out_axes is not None:
         return math.prod(shape[a] for a in in_axes), math.prod(shape[a] for a in out_axes)
