@@ -345,7 +345,7 @@ def test_cli_audit_usage_errors(argv, message, tmp_path, monkeypatch, capsys):
 
 # -- docs/diagnostics.md: each IP4xx example model triggers its code; rebuilt under the fix, not --
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "diagnostics.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md"
 
 
 def doc_section(code: str) -> str:
