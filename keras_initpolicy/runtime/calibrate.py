@@ -358,9 +358,8 @@ def calibrate(
             notes[key] = "not called by the forward pass"
             continue
         value = _variance(capture.outputs[key])
-        while (
-            not abs(value - target) <= tol and iterations[key] < max_iter
-        ):  # NaN is reported below
+        # ``not <=``: a NaN variance is outside the band, enters the loop and gets its note.
+        while not abs(value - target) <= tol and iterations[key] < max_iter:
             if not math.isfinite(value) or value <= 0:
                 notes[key] = f"variance {value:g} cannot be rescaled"
                 break
@@ -378,7 +377,11 @@ def calibrate(
         converged = value is not None and abs(value - target) <= tol
         note = notes.get(key)
         if not converged and note is None and value is not None:
-            note = f"max_iter={max_iter} reached"
+            note = (
+                f"max_iter={max_iter} reached"
+                if iterations[key] >= max_iter
+                else "moved after its calibration (a later layer feeds it)"
+            )
         rows.append(
             LayerCalibration(
                 layer_path=_path(layer),
