@@ -30,6 +30,7 @@ from ..resolve import Resolver
 from . import hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
 from .decision import (
+    ATTR_FOR_WEIGHT,
     Decision,
     WeightRequest,
     build_error,
@@ -40,7 +41,7 @@ from .decision import (
     resolver_for,
 )
 from .records import LayerState, WeightRecord, layer_records
-from .seeding import derive_seed, seed_in_code, with_seed
+from .seeding import derive_seed, seed_in_code, stream_key, with_seed
 from .structure import block_patterns, count_blocks, model_layers, reads_blocks
 
 __all__ = ["PolicyScope", "ScopeState", "apply_policy", "current_scope"]
@@ -236,24 +237,43 @@ def _initializer_for(record: WeightRecord, decision: Decision):
 
 
 def _reseed(state: ScopeState, request: WeightRequest) -> tuple:
+    """``(initializer, True)`` when the weight must not draw what its code or Keras chose to
+    draw: under ``@seed`` (unless the code set the seed itself), or when that stream was already
+    drawn from in this scope; ``(None, False)`` to leave the weight as it is."""
     original = request.original
     default = "glorot_uniform" if original is None else original  # as Layer.add_weight does
     try:
         resolved = keras.initializers.get(default)
     except (ValueError, TypeError):
         return None, False
-    reused = not isinstance(original, str | dict | None) and id(original) in state.streams
-    if not isinstance(original, str | dict | None):
-        state.streams.setdefault(id(original), original)  # kept alive: ids stay unique
+    key = stream_key(resolved)
+    if key is None:  # not random (zeros, ones, a constant), or a seed we cannot see
+        return None, False
+    reused = key in state.streams
+    state.streams[key] = resolved  # kept alive: a SeedGenerator's id stays unique
     seed = state.policy.seed
-    if seed is not None and (reused or not seed_in_code(resolved)):
+    if seed is not None and (reused or not seed_in_code(_code_initializer(request, resolved))):
         derived = derive_seed(seed, None, request.ordinal, request.weight, request.occurrence)
         fresh = with_seed(resolved, derived)
     elif reused:
-        fresh = with_seed(resolved, None)
+        fresh = with_seed(resolved, None)  # a fresh default seed: follows set_random_seed
     else:
         return None, False
-    return (fresh, True) if fresh is not None else (None, False)
+    if fresh is None:
+        return None, False
+    fresh_key = stream_key(fresh)
+    if fresh_key is not None:
+        state.streams[fresh_key] = fresh
+    return fresh, True
+
+
+def _code_initializer(request: WeightRequest, resolved):
+    """The initializer as the code wrote it: the layer's attribute for the weight when there is
+    one (EinsumDense draws from a copy that carries the attribute's default seed), else what
+    was passed to ``add_weight``."""
+    usual = ATTR_FOR_WEIGHT.get(request.weight)
+    written = getattr(request.layer, usual, None) if usual else None
+    return written if type(written) is type(resolved) else resolved
 
 
 def _reads_blocks(decision: Decision) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["derive_seed", "seed_in_code", "with_seed", "is_random"]
+__all__ = ["derive_seed", "seed_in_code", "with_seed", "is_random", "stream_key"]
 
 _MAX_SEED = 2**31 - 1
 
@@ -59,3 +59,15 @@ def with_seed(initializer, seed: int | None):
         return type(initializer).from_config({**config, "seed": seed})
     except Exception:  # noqa: BLE001 - a user initializer that cannot round-trip its config
         return None
+
+
+def stream_key(initializer) -> tuple | None:
+    """What makes two initializers draw the same values: their class and the concrete seed they
+    draw from (Keras gives an unseeded initializer a fixed default seed when it is made, and
+    clones such as EinsumDense's copy that seed). None when ``initializer`` is not random."""
+    seed = getattr(initializer, "seed", None)
+    if seed is None or not is_random(initializer):
+        return None
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return (type(initializer).__name__, seed)
+    return (type(initializer).__name__, id(seed))  # a SeedGenerator: one stream per object

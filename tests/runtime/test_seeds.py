@@ -152,3 +152,56 @@ def test_explicit_majority_warns_once_with_the_count():
             build_shared()
         with policy.scope():  # the policy decides most weights: nothing to say
             keras.Sequential([keras.Input((4,)), layers.Dense(4), layers.Dense(4)])
+
+
+class SharedEinsum(layers.Layer):
+    """One GlorotUniform instance for four EinsumDense projections: Keras's EinsumDense draws
+    from a copy that carries the instance's concrete seed, so the four copies are distinct
+    objects with one stream (keras-hub's Gemma attention)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        init = keras.initializers.GlorotUniform()
+        self.projections = [
+            layers.EinsumDense("bd,df->bf", output_shape=(8,), kernel_initializer=init)
+            for _ in range(4)
+        ]
+
+    def call(self, x):
+        return sum(p(x) for p in self.projections)
+
+
+def build_shared_einsum():
+    inputs = keras.Input((8,))
+    return keras.Model(inputs, SharedEinsum()(inputs))
+
+
+def test_without_a_policy_einsum_copies_share_a_stream():
+    first, *rest = kernels(build_shared_einsum())
+    assert all(np.array_equal(first, k) for k in rest)
+
+
+@pytest.mark.parametrize("policy", [BYSTANDER, "@seed 3\n" + BYSTANDER])
+def test_einsum_copies_of_one_instance_get_their_own_streams(policy):
+    with kip.parse(policy).scope():
+        model = build_shared_einsum()
+    ks = kernels(model)
+    assert len({k.tobytes() for k in ks}) == 4
+    limit = np.sqrt(6 / 16)  # GlorotUniform as written, for fans 8 + 8
+    assert all(np.abs(k).max() <= limit for k in ks)
+
+
+def test_einsum_default_initializers_are_reproducible_under_seed():
+    """EinsumDense writes its default initializer's concrete seed into the copy it draws from;
+    that seed is Keras's random default, not one the code set, so `@seed` replaces it."""
+    policy = kip.parse("@seed 9\n" + BYSTANDER)
+
+    def build():
+        inputs = keras.Input((8,))
+        return keras.Model(inputs, layers.EinsumDense("bd,df->bf", output_shape=(8,))(inputs))
+
+    with policy.scope():
+        a = build()
+    with policy.scope():
+        b = build()
+    np.testing.assert_array_equal(kernels(a)[0], kernels(b)[0])
