@@ -27,6 +27,7 @@ Everything else falls back to the shape rule.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import prod
 
 __all__ = ["layer_fans", "shape_fans", "einsum_fans", "FAN_MODES"]
@@ -44,7 +45,11 @@ def shape_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     >>> shape_fans(()), shape_fans((7,)), shape_fans((256, 512))
     ((1, 1), (7, 7), (256, 512))
     """
-    shape = tuple(int(d) for d in shape)
+    return _shape_fans(tuple(int(d) for d in shape))
+
+
+@lru_cache(maxsize=4096)  # called for every weight; models repeat a few shapes
+def _shape_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     if len(shape) < 1:
         return 1, 1
     if len(shape) == 1:
