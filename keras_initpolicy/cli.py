@@ -539,7 +539,10 @@ def build_parser(diagnose_module=None) -> argparse.ArgumentParser:
     audit_p = sub.add_parser("audit", help="report what is wrong with a model's initial weights")
     audit_p.add_argument("--model", required=True, metavar="MODULE:FUNCTION|model.keras")
     audit_p.add_argument(
-        "--policy", default=None, metavar="POLICY", help="build the model under this policy"
+        "--policy",
+        default=None,
+        metavar="POLICY",
+        help="build the model under this policy (a .keras file: the policy it was built under)",
     )
     audit_p.add_argument("--format", choices=list(FORMATTERS), default="text")
     audit_p.add_argument("--select", default=None, metavar="CODES", help="codes or prefixes")
