@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checks.diagnostics import ERROR, Diagnostic
+from .checks.names import validate_policy
 from .errors import PolicyError
-from .language.nodes import Directive, PolicyFile, Rule
+from .language.nodes import EXPLICIT_MODES, Directive, PolicyFile, Rule
 from .language.parser import parse_file
 
 __all__ = [
@@ -30,7 +31,6 @@ MAX_INCLUDE_DEPTH = 16
 #: ``@include "preset:NAME"`` reads ``keras_initpolicy/presets/NAME.initpolicy``
 PRESET_PREFIX = "preset:"
 _PRESETS = Path(__file__).resolve().parent / "presets"
-EXPLICIT_MODES = ("keep", "override")
 
 # Diagnostics ``parse``/``load`` do not raise on: a class that is not a Keras built-in may be the
 # user's own layer, known only when a model is built.
@@ -54,19 +54,19 @@ class Policy:
     # -- Keras side (imported lazily) -------------------------------------------------------
     def scope(self):
         """Context manager: models built inside follow this policy (SPEC §3)."""
-        from .runtime.scope import PolicyScope
+        from .runtime.scope import PolicyScope  # late: `import keras_initpolicy` stays Keras-free
 
         return PolicyScope(self)
 
     def apply(self, model):
         """Re-initialize an existing, built model in place; returns the ``Explanation``."""
-        from .runtime.apply import apply_to_model
+        from .runtime.apply import apply_to_model  # late: keeps the package Keras-free
 
         return apply_to_model(self, model)
 
     def explain(self, model):
         """One ``Assignment`` per weight of ``model``: which rule chose what, and why."""
-        from .runtime.explain import explain_model
+        from .runtime.explain import explain_model  # late: keeps the package Keras-free
 
         return explain_model(self, model)
 
@@ -226,8 +226,6 @@ def _build(
 
 
 def _raise_on_errors(policy: Policy) -> None:
-    from .checks.names import validate_policy
-
     texts = {f.source: f.text for f in policy.files}
     for diag in validate_policy(policy):
         if diag.severity == ERROR and diag.code not in _NOT_FATAL_AT_PARSE:

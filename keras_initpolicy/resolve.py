@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalog.layers import canonical_class
 from .language.nodes import InitCall, Predicate, Rule, Selector
 
 __all__ = [
@@ -118,8 +119,6 @@ def _canonical(cls: str) -> str:
     """Exported aliases (``Convolution2D``) resolve to the class Keras instantiates (``Conv2D``)."""
     if cls == "*":
         return cls
-    from .catalog.layers import canonical_class
-
     return canonical_class(cls) or cls
 
 

@@ -43,7 +43,8 @@ def fake_findings(monkeypatch):
                 )
         return found
 
-    monkeypatch.setattr("keras_initpolicy.checks.names.validate_policy", validate)
+    monkeypatch.setattr("keras_initpolicy.checks.lint.validate_policy", validate)
+    monkeypatch.setattr("keras_initpolicy.policy.validate_policy", validate)
 
 
 def write(name: str, text: str) -> str:

@@ -85,6 +85,12 @@ _lock = threading.Lock()
 _generation = [0]  # bumped whenever the custom registry changes (invalidates the index)
 
 
+def generation() -> int:
+    """A number that changes whenever custom layer classes are registered or cleared: part of
+    the key of every cache derived from this catalogue."""
+    return _generation[0]
+
+
 def keras_version() -> str:
     """The Keras version the catalogue was generated from."""
     return _data()["keras_version"]

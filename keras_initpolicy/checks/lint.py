@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import PolicyError
 from ..policy import load_unvalidated
 from .diagnostics import CODES, Diagnostic, Diagnostics
+from .names import validate_policy
 from .report import read_source
 
 __all__ = ["lint", "lint_text", "noqa_map", "code_filter", "check_code_patterns"]
@@ -195,8 +196,6 @@ def _lint(text_or_path, is_text: bool, source: str | None, keep, base=None) -> D
     except PolicyError as error:
         diagnostics.append(_from_error(error))
     else:
-        from .names import validate_policy
-
         for pfile in policy.files:
             texts.setdefault(pfile.source, pfile.text)
         diagnostics.extend(validate_policy(policy))

@@ -18,8 +18,7 @@ import difflib
 from ..catalog import initializers
 from ..catalog import layers as lc
 from ..language.blocks import pattern_problem
-from ..language.nodes import Directive, Predicate, Rule, Selector, value_text
-from ..policy import EXPLICIT_MODES
+from ..language.nodes import EXPLICIT_MODES, Directive, Predicate, Rule, Selector, value_text
 from .arguments import check_expressions, numeric_view
 from .diagnostics import Diagnostic
 from .practice import check_practice

@@ -86,7 +86,7 @@ def reach(cls_name: str | Selector) -> Reach:
     """
     if isinstance(cls_name, Selector):
         return reach(cls_name.cls).narrow(cls_name)
-    return _reach(str(cls_name), lc._generation[0])
+    return _reach(str(cls_name), lc.generation())
 
 
 @lru_cache(maxsize=512)

@@ -270,6 +270,10 @@ class Rule:
         return f"{', '.join(s.text for s in self.selectors)} -> {self.init.text}"
 
 
+#: The values ``@explicit`` takes: code initializers win (``keep``) or the policy wins.
+EXPLICIT_MODES = ("keep", "override")
+
+
 @dataclass(frozen=True)
 class Directive:
     """``@name value`` (``@seed 1234``, ``@explicit keep``, ``@include "x.initpolicy"``)."""

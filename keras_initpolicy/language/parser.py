@@ -37,6 +37,7 @@ from .nodes import (
     Unary,
     Variable,
     Word,
+    value_text,
 )
 
 __all__ = ["parse_file", "grammar_text", "MAX_NESTING", "MAX_EXPRESSION_DEPTH"]
@@ -214,8 +215,6 @@ def _numeric(v: _Val, at=None):
 
 
 def _shown(value) -> str:
-    from .nodes import value_text
-
     return f"`{value_text(value)}`"
 
 

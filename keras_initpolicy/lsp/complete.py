@@ -21,7 +21,7 @@ from ..catalog import layers as lc
 from ..checks.names import DIRECTIVES
 from ..checks.reach import reach
 from ..language.expressions import FUNCTIONS, NUMERIC_PARAMETERS, VARIABLES
-from ..policy import EXPLICIT_MODES
+from ..language.nodes import EXPLICIT_MODES
 from .hover import DIRECTIVE_DOCS
 from .presets import PREFIX, preset_names
 from .text import context_at

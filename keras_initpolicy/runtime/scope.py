@@ -26,6 +26,7 @@ import keras
 
 from ..errors import ExplicitKeepWarning, UnusedRuleWarning
 from ..policy import Policy, load
+from ..project import project_policy
 from ..resolve import Resolver
 from . import hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
@@ -453,8 +454,6 @@ def _as_policy(policy_or_path) -> Policy:
     if isinstance(policy_or_path, Policy):
         return policy_or_path
     if policy_or_path is None:
-        from ..project import project_policy
-
         return project_policy()
     if isinstance(policy_or_path, str | os.PathLike):
         return load(policy_or_path)

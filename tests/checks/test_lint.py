@@ -137,7 +137,7 @@ def test_results_are_sorted_and_deduplicated(monkeypatch):
         Diagnostic.make("IP202", 1, 1, "family"),
         Diagnostic.make("IP302", 2, 1, "duplicate rule"),
     ]
-    monkeypatch.setattr("keras_initpolicy.checks.names.validate_policy", lambda policy: list(made))
+    monkeypatch.setattr("keras_initpolicy.checks.lint.validate_policy", lambda policy: list(made))
     found = lint("Dense -> zeros\nDense -> zeros\n")
     assert [(d.line, d.column, d.code) for d in found] == [
         (1, 1, "IP202"),
