@@ -19,9 +19,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import __version__
+from .catalog.layers import register_from_classes
 from .checks.diagnostics import SEVERITY_RANK, Diagnostic
+from .checks.lint import code_filter, lint, lint_text
 from .checks.report import FORMATTERS, format_diagnostics, summary
 from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
+from .language.fmt import format_policy
+from .policy import load, read_policy_text
 from .project import find_pyproject, read_tool_table
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "CONFIG_TABLE"]
@@ -115,8 +119,6 @@ def _expand(paths: Sequence[str], problems: list[str]) -> Iterator[str]:
 
 def _read(path: str) -> str:
     """A policy file's text; an unreadable file is a ``UsageError``, bad UTF-8 a ``PolicyError``."""
-    from .policy import read_policy_text
-
     try:
         return read_policy_text(path)
     except PolicyError as exc:
@@ -130,13 +132,6 @@ def _read(path: str) -> str:
 
 def _register_custom_layers(specs: list[str]) -> None:
     """Import ``module`` or ``module:Class`` specs and register their Layer subclasses."""
-    try:
-        from .catalog.layers import register_from_classes
-    except ImportError:
-        raise UsageError(
-            "--custom-layers needs keras_initpolicy.layer_catalog.register_from_classes, "
-            "which this installation does not provide"
-        ) from None
     try:
         import keras
     except Exception as exc:  # noqa: BLE001 - any backend failure is a usage problem here
@@ -166,7 +161,6 @@ def _register_custom_layers(specs: list[str]) -> None:
 
 
 def _run_lint(args: argparse.Namespace) -> int:
-    from .checks.lint import code_filter, lint, lint_text
 
     config = load_lint_config()
     select = args.select if args.select is not None else config.get("select")
@@ -234,7 +228,6 @@ def _run_lint(args: argparse.Namespace) -> int:
 
 
 def _run_fmt(args: argparse.Namespace) -> int:
-    from .language.fmt import format_policy
 
     problems: list[str] = []
     changed: list[str] = []
@@ -324,7 +317,6 @@ def _import_builder(spec: str):
 
 
 def _run_explain(args: argparse.Namespace) -> int:
-    from .policy import load
 
     if not Path(args.policy).is_file():
         raise UsageError(f"no such policy file: {args.policy!r}")
@@ -384,7 +376,6 @@ def _load_model_file(spec: str):
 
 def _run_audit(args: argparse.Namespace) -> int:
     """``initpolicy audit``: findings IP401-IP405 about a model's initial weights (SPEC §7)."""
-    from .checks.lint import code_filter
 
     try:
         keep = code_filter(_comma_list(args.select) if args.select else None, args.ignore)
@@ -392,8 +383,6 @@ def _run_audit(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     policy = None
     if args.policy is not None:
-        from .policy import load
-
         if not Path(args.policy).is_file():
             raise UsageError(f"no such policy file: {args.policy!r}")
         try:
@@ -417,11 +406,11 @@ def _run_audit(args: argparse.Namespace) -> int:
             return EXIT_FINDINGS
         except Exception as exc:  # noqa: BLE001 - user code: report it without a traceback
             raise UsageError(f"building the model with {spec!r} failed: {exc!r}") from None
-    from .runtime.audit import Findings, audit
+    from .runtime.audit import Findings, audit  # late: imports Keras
 
     findings = Findings(f for f in audit(model, policy, source=spec) if keep(f.code))
     if args.suggest:
-        from .runtime.suggest import suggest_policy
+        from .runtime.suggest import suggest_policy  # late: imports Keras
 
         print(suggest_policy(findings, model, source=spec), end="")
         if findings:
@@ -446,7 +435,7 @@ def _run_lsp(args: argparse.Namespace) -> int:
     Imported here, not at the top: pygls is an optional extra, and the server never imports Keras.
     """
     try:
-        from .lsp.server import serve
+        from .lsp.server import serve  # late: pygls is an optional extra
     except ImportError as exc:
         if (exc.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
             raise
@@ -458,16 +447,81 @@ def _run_lsp(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _has_diagnose() -> bool:
+def _add_diagnose_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("policy", metavar="POLICY")
+    parser.add_argument("--model", required=True, metavar="MODULE:FUNCTION")
+    parser.add_argument(
+        "--compare",
+        default=None,
+        metavar="OTHER.initpolicy|keras",
+        help="a second policy, or `keras` for Keras's own defaults",
+    )
+    parser.add_argument("--batch", type=int, default=32, metavar="N", help="default: 32")
+    parser.add_argument("--inputs", default=None, metavar="FILE.npy", help="the input batch")
+    parser.add_argument("--plot", default=None, metavar="OUT.png", help="save a plot")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--seed", type=int, default=0, help="default: 0")
+    parser.add_argument(
+        "--calibrate",
+        default=None,
+        metavar="METHOD",
+        help="also show the policy's model after data-dependent calibration on the batch (lsuv)",
+    )
+
+
+def _run_diagnose(args: argparse.Namespace) -> int:
+    """``initpolicy diagnose``; exit 0 success, 1 the build failed, 2 usage or I/O problem."""
+    import numpy as np
+
+    from .runtime import diagnose as diag  # late: imports Keras
+
+    compare_is_policy = args.compare not in (None, diag.KERAS_RUN)
+    for p in (args.policy, *([args.compare] if compare_is_policy else [])):
+        if not Path(p).is_file():
+            raise UsageError(f"no such policy file: {p!r}")
+    if args.batch < 1:
+        raise UsageError(f"--batch must be positive; received {args.batch}")
     try:
-        return importlib.util.find_spec(f"{__package__}.runtime.diagnose") is not None
-    except (ImportError, ValueError):
-        return False
+        policy = load(args.policy)
+        compare = load(args.compare) if compare_is_policy else args.compare
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    inputs = None
+    if args.inputs is not None:
+        try:
+            inputs = np.load(args.inputs)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read --inputs {args.inputs!r}: {exc}") from None
+    builder = _import_builder(args.model)
+    try:
+        report = diag.diagnose(
+            policy,
+            builder,
+            compare=compare,
+            batch=args.batch,
+            inputs=inputs,
+            seed=args.seed,
+            calibrate=args.calibrate,
+        )
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FINDINGS
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(report.to_json() if args.format == "json" else report.to_table())
+    if args.plot:
+        try:
+            diag.plot(report, args.plot, title=f"initpolicy diagnose {Path(args.policy).name}")
+        except diag.PlotUnavailableError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.plot!r}: {exc.strerror or exc}") from None
+    return EXIT_OK
 
 
-def build_parser(diagnose_module=None) -> argparse.ArgumentParser:
-    """The argument parser. ``diagnose_module`` (imported only when that command runs) adds its
-    arguments through ``add_arguments(parser)``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
     parser = argparse.ArgumentParser(
         prog="initpolicy",
         description="Lint, format and explain keras-initpolicy weight-initialization policies.",
@@ -565,14 +619,9 @@ def build_parser(diagnose_module=None) -> argparse.ArgumentParser:
     )
     lsp_p.set_defaults(run=_run_lsp)
 
-    if diagnose_module is not None:
-        diag_p = sub.add_parser("diagnose", help="activation and gradient statistics at init")
-        diagnose_module.add_arguments(diag_p)
-        diag_p.set_defaults(run=lambda a: int(diagnose_module.run(a) or 0))
-    elif _has_diagnose():
-        sub.add_parser(
-            "diagnose", help="activation and gradient statistics at init", add_help=False
-        )
+    diag_p = sub.add_parser("diagnose", help="activation and gradient statistics at init")
+    _add_diagnose_arguments(diag_p)
+    diag_p.set_defaults(run=_run_diagnose)
     return parser
 
 
@@ -584,10 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (never raises for user errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        diagnose_module = None
-        if _command_of(argv) == "diagnose" and _has_diagnose():
-            diagnose_module = importlib.import_module(f"{__package__}.runtime.diagnose")
-        args = build_parser(diagnose_module).parse_args(argv)
+        args = build_parser().parse_args(argv)
         return int(args.run(args))
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE

@@ -30,12 +30,10 @@ calibration's own report is kept in ``DiagnoseReport.calibration``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,8 +56,6 @@ __all__ = [
     "RunStats",
     "LayerStats",
     "PlotUnavailableError",
-    "add_arguments",
-    "run",
     "KERAS_RUN",
 ]
 
@@ -472,78 +468,3 @@ def plot_png(
     buffer = io.BytesIO()
     _figure(report, metrics, None).savefig(buffer, format="png", dpi=90)
     return buffer.getvalue()
-
-
-# -- command line (hooked by cli.py) ------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``initpolicy diagnose``."""
-    parser.add_argument("policy", metavar="POLICY")
-    parser.add_argument("--model", required=True, metavar="MODULE:FUNCTION")
-    parser.add_argument(
-        "--compare",
-        default=None,
-        metavar="OTHER.initpolicy|keras",
-        help="a second policy, or `keras` for Keras's own defaults",
-    )
-    parser.add_argument("--batch", type=int, default=32, metavar="N", help="default: 32")
-    parser.add_argument("--inputs", default=None, metavar="FILE.npy", help="the input batch")
-    parser.add_argument("--plot", default=None, metavar="OUT.png", help="save a plot")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--seed", type=int, default=0, help="default: 0")
-    parser.add_argument(
-        "--calibrate",
-        choices=CALIBRATION_METHODS,
-        default=None,
-        help="also show the policy's model after data-dependent calibration on the batch",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """``initpolicy diagnose``; exit 0 success, 1 the build failed, 2 usage or I/O problem."""
-    from ..cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, _import_builder
-    from ..errors import PolicyError
-
-    for p in (args.policy, *([args.compare] if args.compare not in (None, KERAS_RUN) else [])):
-        if not Path(p).is_file():
-            raise UsageError(f"no such policy file: {p!r}")
-    if args.batch < 1:
-        raise UsageError(f"--batch must be positive; received {args.batch}")
-    try:
-        policy = load(args.policy)
-        compare = load(args.compare) if args.compare not in (None, KERAS_RUN) else args.compare
-    except PolicyError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    inputs = None
-    if args.inputs is not None:
-        try:
-            inputs = np.load(args.inputs)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read --inputs {args.inputs!r}: {exc}") from None
-    builder = _import_builder(args.model)
-    try:
-        report = diagnose(
-            policy,
-            builder,
-            compare=compare,
-            batch=args.batch,
-            inputs=inputs,
-            seed=args.seed,
-            calibrate=getattr(args, "calibrate", None),
-        )
-    except PolicyError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_FINDINGS
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    print(report.to_json() if args.format == "json" else report.to_table())
-    if args.plot:
-        try:
-            plot(report, args.plot, title=f"initpolicy diagnose {Path(args.policy).name}")
-        except PlotUnavailableError as exc:
-            raise UsageError(str(exc)) from None
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.plot!r}: {exc.strerror or exc}") from None
-    return EXIT_OK

@@ -294,8 +294,16 @@ def test_cli_text_with_inputs_file(user_module, he_file, tmp_path, capsys):
         (["--model", "diag_models:relu_mlp", "--compare", "nope.initpolicy"], "no such policy"),
         (["--model", "diag_models:relu_mlp", "--inputs", "nope.npy"], "cannot read --inputs"),
         (["--model", "diag_models:relu_mlp", "--batch", "0"], "--batch"),
+        (["--model", "diag_models:relu_mlp", "--calibrate", "x"], "unsupported calibration"),
     ],
-    ids=["missing-function", "bad-spec", "missing-compare", "missing-inputs", "bad-batch"],
+    ids=[
+        "missing-function",
+        "bad-spec",
+        "missing-compare",
+        "missing-inputs",
+        "bad-batch",
+        "bad-calibration",
+    ],
 )
 def test_cli_usage_errors(user_module, he_file, capsys, extra, message):
     assert main(["diagnose", str(he_file), *extra]) == 2
