@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BACKENDS = ("tensorflow", "jax", "torch")
+CI_MODES = ("keep", "override")
 APPLICATIONS = "keras.applications"
 HUB = "keras_hub"
 
@@ -37,9 +38,10 @@ class ZooModel:
     name: str  # the public name: `keras.applications.<name>` or `keras_hub.models.<name>`
     library: str  # APPLICATIONS or HUB
     build: Callable = field(repr=False, compare=False)
-    cost: float = 1.0  # measured seconds of one build on jax, used to spread models over backends
+    cost: dict = field(default_factory=dict, compare=False)  # backend -> seconds of one build
     cannot_build: dict = field(default_factory=dict, compare=False)  # backend -> library's reason
     backend: str = ""  # the backend CI runs this model on (set by `_assign_backends`)
+    ci_mode: str = ""  # the `@explicit` mode CI runs it under ("keep" or "override")
 
     @property
     def id(self) -> str:
@@ -999,28 +1001,53 @@ def _hub(name: str, config) -> Callable:
 
 
 # --------------------------------------------------------------------------------------------
-# Measured facts (tools/zoo_table.py prints them): seconds of one build on jax, and what the
-# libraries themselves cannot build on a backend, with their own error.
+# Measured facts: seconds of one build under the policy per backend (tensorflow, jax, torch;
+# `python tools/zoo_table.py --print-costs` prints this table from its last run, None = not
+# measured), used only to spread models over the CI backends; and what the libraries themselves
+# cannot build on a backend, with their own error (none, as of Keras 3.15 / keras-hub 0.32).
 
-_COST: dict[str, float] = {}
+_COST: dict[str, tuple] = {}
 
 CANNOT_BUILD: dict[str, dict[str, str]] = {}
 
 
+def _costs(name: str) -> dict[str, float]:
+    measured = dict(zip(BACKENDS, _COST.get(name, (None,) * len(BACKENDS)), strict=True))
+    known = [v for v in measured.values() if v is not None]
+    fallback = sum(known) / len(known) if known else 1.0
+    return {b: (v if v is not None else fallback) for b, v in measured.items()}
+
+
 def _assign_backends(models: list[ZooModel]) -> list[ZooModel]:
-    """Spread models over the backends by cost (longest first, to the least-loaded backend that
-    can build the model), so each CI backend run gets a similar share of the time."""
+    """Spread models over the backends (longest first, each to the backend where it would
+    finish earliest among those that can build it), so each CI run gets a similar share."""
     load = dict.fromkeys(BACKENDS, 0.0)
     assigned = {}
-    for m in sorted(models, key=lambda m: (-m.cost, m.name)):
+    for m in sorted(models, key=lambda m: (-max(m.cost.values()), m.name)):
         choices = [b for b in BACKENDS if b not in m.cannot_build] or list(BACKENDS)
-        backend = min(choices, key=lambda b: (load[b], BACKENDS.index(b)))
-        load[backend] += m.cost
+        backend = min(choices, key=lambda b: (load[b] + m.cost[b], BACKENDS.index(b)))
+        load[backend] += m.cost[backend]
         assigned[m.name] = backend
+    # Within each backend, alternate the `@explicit` mode in name order, so CI checks every
+    # model once and each backend runs both modes (ZOO_FULL=1 runs both for every model).
+    modes = {}
+    for backend in BACKENDS:
+        mine = sorted(n for n, b in assigned.items() if b == backend)
+        modes.update({n: CI_MODES[i % len(CI_MODES)] for i, n in enumerate(mine)})
     return [
-        ZooModel(m.name, m.library, m.build, m.cost, m.cannot_build, assigned[m.name])
+        ZooModel(
+            m.name, m.library, m.build, m.cost, m.cannot_build, assigned[m.name], modes[m.name]
+        )
         for m in models
     ]
+
+
+def ci_load() -> dict[str, float]:
+    """Estimated seconds of one build of every model a CI backend runs."""
+    load = dict.fromkeys(BACKENDS, 0.0)
+    for m in MODELS:
+        load[m.backend] += m.cost[m.backend]
+    return load
 
 
 def _catalogue() -> list[ZooModel]:
@@ -1029,13 +1056,13 @@ def _catalogue() -> list[ZooModel]:
             name,
             APPLICATIONS,
             _application(name),
-            _COST.get(name, 1.0),
+            _costs(name),
             CANNOT_BUILD.get(name, {}),
         )
         for name in sorted(_APPLICATIONS)
     ]
     models += [
-        ZooModel(name, HUB, _hub(name, config), _COST.get(name, 1.0), CANNOT_BUILD.get(name, {}))
+        ZooModel(name, HUB, _hub(name, config), _costs(name), CANNOT_BUILD.get(name, {}))
         for name, config in sorted(_HUB_CONFIGS.items())
     ]
     return _assign_backends(models)

@@ -36,7 +36,12 @@ import pytest
 
 import keras_initpolicy as kip
 
-pytestmark = [pytest.mark.zoo, pytest.mark.keras]
+pytestmark = [
+    pytest.mark.zoo,
+    pytest.mark.keras,
+    # The default policy has rules for layers a given model does not have (LSTM, Conv2D, ...).
+    pytest.mark.filterwarnings("ignore::keras_initpolicy.UnusedRuleWarning"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_FILE = ROOT / "examples" / "policies" / "default.initpolicy"
@@ -70,6 +75,12 @@ def _entries():
                     pytest.mark.skip(
                         reason=f"assigned to backend {entry.backend} in CI; "
                         "full matrix: tools/zoo_table.py (or ZOO_FULL=1)"
+                    )
+                )
+            elif not FULL and mode != entry.ci_mode:
+                marks.append(
+                    pytest.mark.skip(
+                        reason=f"runs under @explicit {entry.ci_mode} in CI; both: ZOO_FULL=1"
                     )
                 )
             elif BACKEND in entry.cannot_build:
@@ -106,6 +117,13 @@ class Built:
     model: object = None
     error: str | None = None
     digests: list = field(default_factory=list)
+    _explanation: object = None
+
+    def explanation(self):
+        """`policy.explain(model)`, computed once for the tests that read it."""
+        if self._explanation is None:
+            self._explanation = self.policy.explain(self.model)
+        return self._explanation
 
 
 def _build(entry, policy):
@@ -133,7 +151,7 @@ def built(request):
     else:
         result.digests = [(_label(v), _digest(_array(v))) for v in result.model.weights]
     yield result
-    result.model = None
+    result.model = result._explanation = None
     keras.backend.clear_session()
     gc.collect()
 
@@ -155,7 +173,7 @@ def test_builds(built):
 
 def test_explain_has_one_row_per_weight(built):
     model = _model(built)
-    rows = built.policy.explain(model)
+    rows = built.explanation()
     by_variable: dict[int, list] = {}
     for a in rows:
         assert a.variable is not None, f"row without its variable: {a.layer_path}/{a.weight}"
@@ -215,9 +233,9 @@ def _he_family(a) -> bool:
 
 
 def test_relu_kernels_decided_by_a_rule_have_he_variance(built):
-    model = _model(built)
+    _model(built)
     checked, off = 0, []
-    for a in built.policy.explain(model):
+    for a in built.explanation():
         if a.reason != "rule" or a.activation != "relu" or a.rule is None:
             continue
         if not a.variable.trainable or len(a.shape) < 2 or not _he_family(a):
