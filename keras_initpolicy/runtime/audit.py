@@ -29,6 +29,7 @@ import numpy as np
 
 from ..catalog.fans import layer_fans, shape_fans
 from ..checks.diagnostics import CODES, SEVERITY_RANK, Diagnostics, Finding
+from ..policy import load
 from ..resolve import KERNEL_LIKE_EXCLUDED
 from . import hooks
 from .activation import class_names
@@ -329,9 +330,7 @@ def audit(model, policy=None, *, source: str | None = None) -> Findings:
             f"kip.audit: model {model.name!r} has no weights yet; build it first "
             "(e.g. model.build(input_shape) or call it on a batch)."
         )
-    if policy is not None and isinstance(policy, str):
-        from ..policy import load
-
+    if isinstance(policy, str):
         policy = load(policy)
     label = source or model.name
     weights = model_weights(model)
