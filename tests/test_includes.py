@@ -117,9 +117,7 @@ def test_a_chain_of_max_depth_files_loads(tmp_path):
     files = chain(tmp_path, MAX_INCLUDE_DEPTH)
     policy = kip.load(files[0])
     # The deepest file's rules come first; the top file's rule is last.
-    assert [r.text for r in policy.rules][
-        0
-    ] == f"Dense[units={MAX_INCLUDE_DEPTH - 1}] -> he_normal"
+    assert [r.text for r in policy.rules][0] == f"Dense[units={MAX_INCLUDE_DEPTH - 1}] -> he_normal"
     assert policy.rules[-1].text == "Dense[units=0] -> he_normal"
     assert [r.index for r in policy.rules] == list(range(MAX_INCLUDE_DEPTH))
 
