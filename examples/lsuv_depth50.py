@@ -20,7 +20,8 @@ Run (CPU, about a minute with JAX)::
 
     KERAS_BACKEND=jax python examples/lsuv_depth50.py
 
-``--quick`` trains on a few batches for one epoch (a smoke test).
+``--quick`` trains on a few batches for one epoch (a smoke test; the tests also pass a small
+``--depth``).
 """
 
 from __future__ import annotations
@@ -52,11 +53,11 @@ def load_data(seed: int, quick: bool):
     return x_train, y_train.astype("int32"), x_test, y_test.astype("int32")
 
 
-def build(activation: str, width: int):
+def build(activation: str, width: int, depth: int):
     import keras
 
     model = keras.Sequential([keras.Input((64,))])
-    for _ in range(DEPTH):
+    for _ in range(depth):
         model.add(keras.layers.Dense(width, activation=activation))
     model.add(keras.layers.Dense(10, activation="softmax"))
     return model
@@ -69,7 +70,7 @@ def preactivation_variances(model, x, activation: str) -> list[float]:
         kernel, bias = (np.asarray(w) for w in layer.get_weights())
         z = h @ kernel + bias
         out.append(float(np.var(z)))
-        if i < DEPTH:
+        if i < len(model.layers) - 1:
             h = ACTIVATIONS[activation](z)
     return out
 
@@ -82,11 +83,11 @@ def run(activation: str, variant: str, data, x_cal, args) -> dict:
 
     keras.utils.set_random_seed(args.seed)
     if variant == "keras":
-        model = build(activation, args.width)
+        model = build(activation, args.width, args.depth)
     else:
         policy = kip.parse(f"@seed {args.seed}\n{POLICIES[activation]}", source=variant)
         with policy.scope():
-            model = build(activation, args.width)
+            model = build(activation, args.width, args.depth)
     before = preactivation_variances(model, x_cal, activation)
     result = {"variance_before": before}
     if variant.endswith("+lsuv"):
@@ -98,7 +99,7 @@ def run(activation: str, variant: str, data, x_cal, args) -> dict:
         assert all(0.9 <= v <= 1.1 for v in after), (activation, min(after), max(after))
         result["variance_after"] = after
     grads = measure(model, x_cal, variant).column("gradient_std")
-    result["gradients"] = (grads[0], grads[DEPTH - 1])
+    result["gradients"] = (grads[0], grads[args.depth - 1])
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=args.lr, momentum=0.9),
         loss="sparse_categorical_crossentropy",
@@ -127,16 +128,16 @@ def _ratio(first: float, last: float) -> str:
     return f"{first / last:.3g}" if last else f"{first:.2g} / 0"
 
 
-def report_tables(results: dict) -> str:
+def report_tables(results: dict, depth: int) -> str:
     lines = [
-        "| network | run | pre-activation variance, 51 layers (min .. max) | "
-        f"gradient std, layer 1 / layer {DEPTH} | held-out accuracy | training loss |",
+        f"| network | run | pre-activation variance, {depth + 1} layers (min .. max) | "
+        f"gradient std, layer 1 / layer {depth} | held-out accuracy | training loss |",
         "|---|---|---|---|---|---|",
     ]
     for (activation, variant), r in results.items():
         variance = r.get("variance_after", r["variance_before"])
         lines.append(
-            f"| {DEPTH}× {activation} | {variant} | {_range(variance)} | "
+            f"| {depth}× {activation} | {variant} | {_range(variance)} | "
             f"{_ratio(*r['gradients'])} | {r['accuracy'][-1]:.3f} | {r['loss'][-1]:.3f} |"
         )
     return "\n".join(lines)
@@ -145,6 +146,7 @@ def report_tables(results: dict) -> str:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--depth", type=int, default=DEPTH, help="hidden layers (default 50)")
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--calibration-batch", type=int, default=256)
@@ -168,13 +170,13 @@ def main(argv=None) -> dict:
     for activation in POLICIES:
         r = results[(activation, "policy+lsuv")]
         report = r["report"]
-        print(f"{DEPTH}-layer {activation} MLP + softmax head, after the policy:")
+        print(f"{args.depth}-layer {activation} MLP + softmax head, after the policy:")
         print(f"  before LSUV: pre-activation variance {_range(r['variance_before'])}")
         print(f"  {report.summary()} ({r['calibration_seconds']:.2f} s)")
         print(f"  after LSUV (NumPy re-measure): {_range(r['variance_after'])}")
         print(f"  iterations per layer: {sorted({row.iterations for row in report})}")
     print()
-    print(report_tables(results))
+    print(report_tables(results, args.depth))
     print(
         f"\n{args.epochs} epochs, SGD(lr={args.lr}, momentum=0.9), batch {args.batch}, "
         f"width {args.width}, calibration batch {len(x_cal)}, seed {args.seed}, "

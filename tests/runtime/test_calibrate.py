@@ -553,3 +553,25 @@ def test_diagnose_adds_the_calibrated_run_after_the_policy_run(tmp_path, monkeyp
     assert "calibration: lsuv: 5/5 layers" in report.to_table()
     with pytest.raises(CalibrationError, match="unsupported calibration method 'x'"):
         diagnose(str(policy), sys.modules["cal_models"].tanh_mlp, calibrate="x")
+
+
+# -- the example (smoke) -------------------------------------------------------------------------------
+
+
+def test_lsuv_depth50_example_quick(capsys):
+    pytest.importorskip("sklearn")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "lsuv_depth50.py"
+    spec = importlib.util.spec_from_file_location("_example_lsuv_depth50", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = ["--quick", "--depth", "6", "--width", "16", "--calibration-batch", "64"]
+    results = module.main(argv)
+    assert len(results) == 6
+    for activation in ("relu", "tanh"):
+        calibrated = results[(activation, "policy+lsuv")]
+        assert all(0.9 <= v <= 1.1 for v in calibrated["variance_after"])
+        assert calibrated["report"].converged and len(calibrated["report"]) == 7
+    assert "| 6× tanh | policy+lsuv |" in capsys.readouterr().out
