@@ -72,6 +72,7 @@ class ScopeState:
     placeholders: list = field(default_factory=list)  # records awaiting their graph
     streams: dict = field(default_factory=dict)  # id -> initializer instance already drawn from
     weights: int = 0  # trainable weights created while the scope was active
+    explicit: int = 0  # of those, drawn with an initializer their model code passes explicitly
     explicit_kept: int = 0  # of those, rule-matched but kept from the code (@explicit keep)
     active: bool = True
     block_counts: dict | None = None  # @blocks stack -> blocks, once a graph or the scope ended
@@ -208,6 +209,7 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
         hooks.set_initializer(layer, attr, kwargs["initializer"])
     if state.active:
         state.weights += 1
+        state.explicit += request.explicit
         state.explicit_kept += decision.reason == "explicit"
         if decision.match is not None:
             state.matched.add(decision.match.rule.index)
@@ -416,17 +418,18 @@ def _finalize_placeholders(state: ScopeState) -> None:
 
 def _report_explicit_majority(state: ScopeState) -> None:
     """Say once when the code's explicit initializers, kept under ``@explicit keep``, decided
-    most weights built in the scope (keras-hub models pass initializers to every layer)."""
-    if state.policy.explicit != "keep" or not state.weights:
+    most weights built in the scope (keras-hub models pass initializers to every layer) and
+    some rule was set aside for them."""
+    if state.policy.explicit != "keep" or not state.weights or not state.explicit_kept:
         return
-    if state.explicit_kept / state.weights < EXPLICIT_MAJORITY:
+    if state.explicit / state.weights < EXPLICIT_MAJORITY:
         return
     warnings.warn(
         ExplicitKeepWarning(
-            f"{state.explicit_kept} of {state.weights} weights built in this scope matched a rule "
-            "but kept the initializer their model code passes explicitly (`@explicit keep`, the "
-            "default), so the policy decided few of them. Add `@explicit override` to the policy "
-            "to let its rules win."
+            f"{state.explicit} of {state.weights} weights built in this scope kept the "
+            "initializer their model code passes explicitly (`@explicit keep`, the default); "
+            f"{state.explicit_kept} of them matched a rule of the policy that did not apply. "
+            "Add `@explicit override` to the policy to let its rules win."
         ),
         stacklevel=3,
     )

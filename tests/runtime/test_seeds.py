@@ -143,7 +143,10 @@ def test_unseeded_policies_follow_set_random_seed():
 
 def test_explicit_majority_warns_once_with_the_count():
     policy = kip.parse("Dense -> he_normal\n*.bias -> zeros")
-    with pytest.warns(kip.ExplicitKeepWarning, match=r"4 of 8 weights .*@explicit override"):
+    with pytest.warns(
+        kip.ExplicitKeepWarning,
+        match=r"4 of 8 weights .*4 of them matched a rule.*@explicit override",
+    ):
         with policy.scope():
             build_shared()
     with warnings.catch_warnings():
