@@ -12,7 +12,8 @@ layer by layer, in the order the forward pass reaches them, rescale each kernel 
   random layers (dropout, noise) do not move either.
 - Pre-activation: during a pass each calibrated layer's ``activation`` is replaced by a recorder
   that stores its input and applies the real activation (``hooks.capture_preactivations``), so
-  the model computes exactly what it did, and every layer's state is restored afterwards.
+  the model computes exactly what it did, and every layer's state is restored afterwards. A
+  layer whose call runs no activation attribute is measured at its output.
 - Cost: every pass is one forward pass of the whole model that records all calibrated layers at
   once; no sub-model is ever built. Each rescaling is followed by one pass, whose values also
   serve the next layers, so a run costs ``1 + sum(iterations)`` passes (one more with
@@ -249,7 +250,8 @@ def _path(layer) -> str:
     return getattr(layer, "path", None) or layer.name
 
 
-def _variance(tensors) -> float:
+def _variance(outputs) -> float:
+    tensors = keras.tree.flatten(outputs)  # a custom layer may return several tensors
     flat = [keras.ops.reshape(keras.ops.cast(t, "float32"), (-1,)) for t in tensors]
     joined = flat[0] if len(flat) == 1 else keras.ops.concatenate(flat)
     return float(keras.ops.convert_to_numpy(keras.ops.var(joined)))

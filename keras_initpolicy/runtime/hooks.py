@@ -276,9 +276,11 @@ class capture_preactivations:
     ``layers``; every layer's state is restored on exit, whatever happens inside.
 
     A layer with an ``activation`` attribute gets a recorder in its place that stores its input
-    and returns ``activation(input)``, so the layer computes exactly what it did before; a layer
-    without one gets an instance-level ``call`` that stores its output. ``outputs[id(layer)]`` is
-    the list of recorded tensors, ``order`` the layers in the order they were first recorded.
+    and returns ``activation(input)``, so the layer computes exactly what it did before. Every
+    layer also gets an instance-level ``call`` that stores its output when no activation was
+    recorded during that call (no ``activation`` attribute, or a custom layer that does not use
+    it). ``outputs[id(layer)]`` is the list of recorded tensors, ``order`` the layers in the
+    order they were first recorded.
     """
 
     def __init__(self, layers) -> None:
@@ -304,8 +306,10 @@ class capture_preactivations:
     def _wrap_call(self, layer, call):
         @functools.wraps(call)
         def recorder(*args, **kwargs):
+            seen = len(self.outputs.get(id(layer), ()))
             out = call(*args, **kwargs)
-            self._record(layer, out)
+            if len(self.outputs.get(id(layer), ())) == seen:  # its activation did not record
+                self._record(layer, out)
             return out
 
         return recorder
@@ -321,10 +325,9 @@ class capture_preactivations:
                         layer, "activation", self._wrap_activation(layer, activation)
                     )
                     self._restore.append((layer, "activation", activation))
-                else:
-                    previous = own.get("call", _MISSING)
-                    object.__setattr__(layer, "call", self._wrap_call(layer, layer.call))
-                    self._restore.append((layer, "call", previous))
+                previous = own.get("call", _MISSING)
+                object.__setattr__(layer, "call", self._wrap_call(layer, layer.call))
+                self._restore.append((layer, "call", previous))
         except BaseException:
             self._undo()
             raise
@@ -359,6 +362,7 @@ def _capture_works() -> bool:
         and len(cap.outputs[id(plain)]) == 1
         and dense.__dict__["activation"] is before
         and "call" not in plain.__dict__
+        and "call" not in dense.__dict__
         and callable(getattr(Layer, "_flatten_layers", None))
     )
 

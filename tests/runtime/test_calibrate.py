@@ -202,6 +202,35 @@ def test_multi_head_attention_projections_in_call_order():
     assert abs(float(np.var(_np(model(x)))) - 1.0) <= TOL
 
 
+class CustomKernel(keras.layers.Layer):
+    """A user's layer: a ``kernel`` weight, and an ``activation`` attribute its call ignores."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = keras.activations.get("tanh")  # kept for its config only
+
+    def build(self, shape):
+        self.kernel = self.add_weight(
+            shape=(shape[-1], self.units), initializer=NumpyNormal(), name="kernel"
+        )
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.kernel)
+
+
+def test_custom_layer_with_a_kernel_is_measured_at_its_output():
+    def build():
+        inputs = keras.Input((16,))
+        layer = CustomKernel(6)
+        return keras.Model(inputs, L.Dense(3, **K)(layer(inputs))), layer
+
+    model, layer = _seeded(build)
+    report = calibrate(model, X16)
+    assert [r.layer_class for r in report] == ["CustomKernel", "Dense"] and report.converged
+    assert abs(float(np.var(X16 @ _np(layer.kernel))) - 1.0) <= TOL
+
+
 # -- only kernels are written ------------------------------------------------------------------------
 
 
