@@ -253,7 +253,10 @@ def test_biases_normalization_and_non_trainable_state_are_untouched_bitwise():
     bn.moving_mean.assign(np.full((12,), 0.3, "float32"))
     bn.moving_variance.assign(np.full((12,), 2.0, "float32"))
     before = {v.path: _np(v).copy() for v in model.weights}
+    (dropout,) = [lyr for lyr in model.layers if isinstance(lyr, L.Dropout)]
+    seed_state = _np(dropout.seed_generator.state).copy()
     report = calibrate(model, X16)
+    np.testing.assert_array_equal(_np(dropout.seed_generator.state), seed_state)
     scaled = {r.layer_path: r for r in report}
     assert sorted(scaled) == ["first", "last"]  # the frozen Dense is not calibrated
     assert all(r.iterations >= 1 and r.scale != 1.0 for r in report)
