@@ -16,6 +16,7 @@ import pytest
 
 import keras_initpolicy as kip
 from keras_initpolicy.checks.diagnostics import CODES
+from keras_initpolicy.runtime import hooks
 
 pytestmark = [pytest.mark.zoo, pytest.mark.keras]
 
@@ -42,7 +43,11 @@ def test_audit_runs_on_every_zoo_model(entry):
     gc.collect()
     model = entry.build()
     findings = kip.audit(model, source=entry.name)
-    weights = {(w.path.rsplit("/", 1)[0], w.path.rsplit("/", 1)[1]) for w in model.weights}
+    weights = {
+        (layer.path or layer.name, variable.name)  # unbuilt: no path yet
+        for layer in [model, *hooks.nested_layers(model)]
+        for variable in hooks.own_weights(layer)
+    }
     for f in findings:
         assert f.code in CODES and f.code.startswith("IP4")
         assert f.severity == CODES[f.code][0] and f.source == entry.name
