@@ -86,44 +86,46 @@ def _slope_for(name: str, default: float | None = None) -> float | None:
 
 
 def _name_of(fn) -> str:
+    """The canonical Keras name of any activation callable; never raises, never imports a backend
+    (``keras.activations.serialize`` would import TensorFlow)."""
     if fn is None:
         return "linear"
     try:
-        return _NAMES[fn]
-    except (KeyError, TypeError):
+        return _keras_activations()[fn]
+    except (KeyError, TypeError):  # not one of Keras's own, or unhashable
         pass
-    name = _serialize_name(fn)
-    if getattr(fn, "__module__", "").startswith("keras."):
-        _NAMES[fn] = name  # Keras's own activation functions: a small, fixed set
-    return name
+    inner = getattr(fn, "func", fn)  # functools.partial
+    name = getattr(inner, "__name__", None)
+    if not isinstance(name, str) or name == "<lambda>":
+        name = getattr(type(fn), "__name__", "custom") if name != "<lambda>" else "custom"
+    return _canonical(name)
 
 
-_NAMES: dict = {}
+@functools.cache
+def _keras_activations() -> dict:
+    """Keras's own activation functions -> their names (aliases: the first name wins in sorted
+    order, so ``silu`` over ``swish``)."""
+    table: dict = {}
+    for name in sorted(dir(keras.activations)):
+        fn = getattr(keras.activations, name)
+        if name.startswith("_") or name in ("get", "serialize", "deserialize") or not callable(fn):
+            continue
+        table.setdefault(fn, name)
+    return table
 
 
-def _serialize_name(fn) -> str:
-    """The canonical name of any activation callable; never raises.
-
-    Keras serializes its own functions as a name or as ``{"class_name": "function", "config":
-    "relu", ...}``; activation objects as ``{"class_name": ..., "config": {...}}``; anything else
-    (a lambda, a ``functools.partial``, a user function) falls back to its ``__name__``.
-    """
-    try:
-        name = keras.activations.serialize(fn)
-    except Exception:  # noqa: BLE001 - any callable may be an activation; never fail a build
-        name = None
-    if isinstance(name, dict):
-        config = name.get("config")
-        if isinstance(config, str):
-            name = config
-        elif isinstance(config, dict) and isinstance(config.get("name"), str):
-            name = config["name"]
-        else:
-            name = name.get("class_name")
-    if not isinstance(name, str) or not name:
-        inner = getattr(fn, "func", fn)  # functools.partial
-        name = getattr(inner, "__name__", None) or type(fn).__name__
-    return name if name != "<lambda>" else "custom"
+@functools.cache
+def _canonical(name: str) -> str:
+    """``keras_hub>gelu_approximate`` -> ``gelu``: a registered prefix dropped, and a variant of a
+    Keras activation (``<name>_...``) counted as that activation; other names stay as they are."""
+    name = name.rpartition(">")[2]
+    known = set(_keras_activations().values())
+    if name in known:
+        return name
+    if name.lower() in known:  # an activation object: ReLU, Softmax
+        return name.lower()
+    family = [k for k in known if name.startswith(k + "_")]
+    return max(family, key=len) if family else name
 
 
 _ACTIVATION_LAYERS = ("LeakyReLU", "ReLU", "PReLU", "ELU", "Softmax")

@@ -69,3 +69,25 @@ def test_activation_names_are_total(activation, expected):
     assert own_activation(layer).name == expected
     object.__setattr__(layer, "activation", "relu")  # a layer that keeps the name it was given
     assert own_activation(layer).name == "relu"
+
+
+def test_activation_names_never_import_tensorflow():
+    """`keras.activations.serialize` imports TensorFlow (seconds on JAX and torch); the lookup
+    of an activation's name must not."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, functools, keras\n"
+        "from keras_initpolicy.runtime.activation import own_activation\n"
+        "d = keras.layers.Dense(2, activation=functools.partial(keras.activations.gelu))\n"
+        "assert own_activation(d).name == 'gelu'\n"
+        "assert own_activation(keras.layers.Dense(2, activation='silu')).name == 'silu'\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    import os
+
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
