@@ -41,6 +41,8 @@ def read_source(source: str) -> str | None:
 
 def format_text(diagnostics: Sequence[Diagnostic], lookup: SourceLookup) -> str:
     """``path:line:col: CODE message``, then the source line and a caret under the column.
+    A finding with no text position (an audit finding about a model: line 0) reads
+    ``source: CODE message``.
 
     >>> d = Diagnostic.make("IP105", 1, 10, "unknown initializer 'he_normel'")
     >>> print(format_text([d], {"<string>": "Dense -> he_normel"}.get))
@@ -50,7 +52,8 @@ def format_text(diagnostics: Sequence[Diagnostic], lookup: SourceLookup) -> str:
     """
     blocks = []
     for d in diagnostics:
-        head = f"{d.source}:{d.line}:{d.column}: {d.code} {d.message}"
+        where = f"{d.source}:{d.line}:{d.column}" if d.line else d.source
+        head = f"{where}: {d.code} {d.message}"
         excerpt = caret_excerpt(lookup(d.source), d.line, d.column)
         blocks.append(f"{head}\n{excerpt}" if excerpt else head)
     return "\n".join(blocks)
@@ -86,10 +89,8 @@ def format_github(diagnostics: Sequence[Diagnostic], lookup: SourceLookup) -> st
     lines = []
     for d in diagnostics:
         level = _GITHUB_LEVEL.get(d.severity, "error")
-        props = (
-            f"file={_escape_property(d.source)},line={d.line},col={d.column},"
-            f"title={_escape_property(d.code)}"
-        )
+        position = f"line={d.line},col={d.column}," if d.line else ""  # audit: a model, no line
+        props = f"file={_escape_property(d.source)},{position}title={_escape_property(d.code)}"
         lines.append(f"::{level} {props}::{_escape_data(f'{d.code} {d.message}')}")
     return "\n".join(lines)
 
