@@ -23,6 +23,7 @@ import weakref
 from dataclasses import dataclass, field
 
 import keras
+import numpy as np
 
 from ..errors import ExplicitKeepWarning, UnusedRuleWarning
 from ..policy import Policy, load
@@ -139,7 +140,18 @@ def _init_params(cls) -> tuple[str, ...]:
         return ()
 
 
-_PLACEHOLDER = keras.initializers.Zeros()
+class _Placeholder:
+    """Stands in for the initializer of a weight whose rule waits for its graph: NumPy zeros,
+    cheaper for any backend to take than a backend op (the real draw follows once)."""
+
+    def __call__(self, shape, dtype=None):
+        try:
+            return np.zeros(shape, dtype=keras.backend.standardize_dtype(dtype or "float32"))
+        except TypeError:  # a dtype NumPy does not know: Keras's own zeros
+            return keras.ops.zeros(shape, dtype=dtype)
+
+
+_PLACEHOLDER = _Placeholder()
 _NO_GRAPH = ActivationInfo("linear", None, "default (no graph)")
 
 
@@ -159,11 +171,12 @@ def _shape(shape) -> tuple[int, ...] | None:
 
 
 def _add_weight(state: ScopeState, layer, original, kwargs):
-    weight = kwargs.get("name") or "weight"
-    shape = _shape(kwargs.get("shape") or ())
-    trainable = kwargs.get("trainable", True)
-    if not trainable or shape is None:
+    if not kwargs.get("trainable", True):
         return original(layer, **kwargs)  # non-trainable state is never touched
+    shape = _shape(kwargs.get("shape") or ())
+    if shape is None:
+        return original(layer, **kwargs)
+    weight = kwargs.get("name") or "weight"
     initializer = kwargs.get("initializer")
     layer_state = _layer_state(state, layer)
     occurrence = layer_state.counts[weight] = layer_state.counts.get(weight, -1) + 1
