@@ -214,7 +214,8 @@ def test_seeded_rebuild_is_bit_identical(built):
     digests = [(_label(v), _digest(_array(v))) for v in again.weights]
     del again
     assert len(digests) == len(built.digests), (len(digests), len(built.digests))
-    differ = [a[0] for a, b in zip(built.digests, digests, strict=True) if a != b]
+    # Compared by position: auto-generated layer names (conv2d_8 / conv2d_108) differ by design.
+    differ = [a[0] for a, b in zip(built.digests, digests, strict=True) if a[1] != b[1]]
     assert not differ, (
         f"{len(differ)} of {len(digests)} weights differ between two builds with @seed "
         f"{built.policy.seed}: {differ[:12]}"
