@@ -15,6 +15,7 @@ from .checks.names import validate_policy
 from .errors import PolicyError
 from .language.nodes import EXPLICIT_MODES, Directive, PolicyFile, Rule
 from .language.parser import parse_file
+from .spelling import close_matches
 
 __all__ = [
     "Policy",
@@ -124,10 +125,8 @@ def _preset_path(name: str, where: dict) -> Path:
     """The file of preset ``name``; an unknown name is IP002 listing the presets."""
     if name in preset_names():
         return (_PRESETS / f"{name}.initpolicy").resolve()
-    import difflib
-
     names = preset_names()
-    close = difflib.get_close_matches(name, names, n=1)
+    close = close_matches(name, names, n=1)
     hint = f" Did you mean `preset:{close[0]}`?" if close else ""
     raise PolicyError(
         f"unknown preset {name!r}.{hint} Presets: {', '.join(names)}", **where

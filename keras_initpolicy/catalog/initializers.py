@@ -21,12 +21,12 @@ defaults, plus this package's extensions (keyword-only):
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 
 from ..checks.diagnostics import Diagnostic
 from ..language.nodes import InitCall, value_text
+from ..spelling import close_matches
 from .fans import FAN_MODES
 
 __all__ = [
@@ -230,7 +230,7 @@ def _choice(options):
             return None
         message = f"Argument `{name}` must be one of {', '.join(options)}. {_received(name, value)}"
         if isinstance(value, str):
-            close = difflib.get_close_matches(value, options, n=1)
+            close = close_matches(value, options, n=1)
             if close:
                 message += f". Did you mean `{close[0]}`?"
         return message
@@ -278,7 +278,7 @@ def _suggest(name: str) -> str:
     wanted = name.lower()
     for other, ours in _SYNONYMS.items():
         wanted = wanted.replace(other, ours)
-    close = difflib.get_close_matches(wanted, list(by_lower), n=8, cutoff=0.6)
+    close = close_matches(wanted, list(by_lower), n=8, cutoff=0.6)
     picked: dict[str, str] = {}
     for match in close:
         canonical = ALIASES[by_lower[match]]
@@ -364,7 +364,7 @@ def _unknown_keyword(init_name: str, sp: InitSpec, pname: str, arg) -> str:
         )
     allowed = ", ".join(sp.allowed) if sp.allowed else "none"
     message = f"Unknown argument `{pname}` for `{init_name}`. Allowed: {allowed}."
-    close = difflib.get_close_matches(pname, sp.allowed, n=1)
+    close = close_matches(pname, sp.allowed, n=1)
     if close:
         message += f" Did you mean `{close[0]}`?"
     return message

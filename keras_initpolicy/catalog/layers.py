@@ -17,12 +17,13 @@ imports Keras, and only when called.
 
 from __future__ import annotations
 
-import difflib
 import json
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from ..spelling import close_matches
 
 __all__ = [
     "WeightInfo",
@@ -219,10 +220,10 @@ def canonical_activation(name: str) -> str | None:
 def closest_classes(name: str, n: int = 3) -> list[str]:
     """Known class names closest to ``name`` (public ones first), for "did you mean"."""
     public = [c for c in class_names(public_only=True)]
-    found = difflib.get_close_matches(str(name), public, n=n, cutoff=0.6)
+    found = close_matches(str(name), public, n=n, cutoff=0.6)
     if len(found) < n:
         rest = [c for c in class_names() if c not in found]
-        found += difflib.get_close_matches(str(name), rest, n=n - len(found), cutoff=0.6)
+        found += close_matches(str(name), rest, n=n - len(found), cutoff=0.6)
     if not found:  # case slips: "dense" -> "Dense"
         lowered = {c.lower(): c for c in class_names()}
         if str(name).lower() in lowered:
@@ -232,7 +233,7 @@ def closest_classes(name: str, n: int = 3) -> list[str]:
 
 def closest_activations(name: str, n: int = 3) -> list[str]:
     """Activation names closest to ``name``."""
-    return difflib.get_close_matches(str(name).lower(), activations(), n=n, cutoff=0.5)
+    return close_matches(str(name).lower(), activations(), n=n, cutoff=0.5)
 
 
 @lru_cache(maxsize=4)

@@ -13,12 +13,11 @@ from ``initcatalog``. This module holds the IP1xx checks (names, values, directi
 
 from __future__ import annotations
 
-import difflib
-
 from ..catalog import initializers
 from ..catalog import layers as lc
 from ..language.blocks import pattern_problem
 from ..language.nodes import EXPLICIT_MODES, Directive, Predicate, Rule, Selector, value_text
+from ..spelling import close_matches
 from .arguments import check_expressions, numeric_view
 from .diagnostics import Diagnostic
 from .practice import check_practice
@@ -65,7 +64,7 @@ def _check_directives(directives: tuple[Directive, ...], loc: Locator) -> list[D
     for d in directives:
         shown = d.text
         if d.name not in DIRECTIVES:
-            close = difflib.get_close_matches(d.name, DIRECTIVES, n=1)
+            close = close_matches(d.name, DIRECTIVES, n=1)
             hint = f" Did you mean `@{close[0]}`?" if close else ""
             allowed = ", ".join(f"@{n}" for n in DIRECTIVES)
             report(d, f"Unknown directive `@{d.name}`.{hint} Directives: {allowed}.", False)
@@ -139,7 +138,7 @@ def _check_selector(sel: Selector, rule: Rule, loc: Locator) -> list[Diagnostic]
     if sel.weight is not None and not r.open:
         known = r.weight_names()
         if sel.weight not in known:
-            close = difflib.get_close_matches(sel.weight, sorted(known), n=1)
+            close = close_matches(sel.weight, sorted(known), n=1)
             hint = f" Did you mean `{close[0]}`?" if close else ""
             creates = ", ".join(sorted(known)) or "no weights"
             message = (
@@ -164,7 +163,7 @@ def _check_predicate(pred: Predicate, sel: Selector, r, rule: Rule, loc) -> list
     if attr not in _STRING_ATTRS and not r.open:
         names = r.attribute_names()
         if attr not in names:
-            close = difflib.get_close_matches(attr, sorted(names), n=1)
+            close = close_matches(attr, sorted(names), n=1)
             hint = f" Did you mean `{close[0]}`?" if close else ""
             message = (
                 f"`{sel.cls}` has no attribute `{attr}`.{hint} Attributes are its config keys "

@@ -22,10 +22,10 @@ negative one, a division by zero, an overflow or a result that is not a finite r
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterator, Mapping
 
+from ..spelling import close_matches
 from .nodes import EXPRESSION_TYPES, Binary, Call, Unary, Variable, Word
 
 __all__ = [
@@ -107,7 +107,7 @@ def variables_used(node) -> frozenset[str]:
 
 
 def _suggest(name: str, options) -> str:
-    close = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.5)
+    close = close_matches(name, sorted(options), n=1, cutoff=0.5)
     return f" Did you mean `{close[0]}`?" if close else ""
 
 

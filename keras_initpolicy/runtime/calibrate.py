@@ -29,7 +29,6 @@ layer by layer, in the order the forward pass reaches them, rescale each kernel 
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -37,6 +36,7 @@ from dataclasses import asdict, dataclass
 import keras
 
 from ..html import html_table
+from ..spelling import close_matches
 from . import hooks
 
 __all__ = ["calibrate", "CalibrationReport", "LayerCalibration", "CalibrationError", "METHODS"]
@@ -266,7 +266,7 @@ def _check_arguments(model, method, target, tol, max_iter, seed) -> None:
             "first (call it on a batch, or model.build(input_shape)), then calibrate"
         )
     if method not in METHODS:
-        close = difflib.get_close_matches(str(method), METHODS, n=1)
+        close = close_matches(str(method), METHODS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise CalibrationError(
             f"unsupported calibration method {method!r}; supported: {', '.join(METHODS)}{hint}"
