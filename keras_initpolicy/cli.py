@@ -24,7 +24,6 @@ from .checks.diagnostics import SEVERITY_RANK, Diagnostic
 from .checks.lint import code_filter, lint, lint_text
 from .checks.report import FORMATTERS, format_diagnostics, summary
 from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
-from .language.fmt import format_policy
 from .policy import load, read_policy_text
 from .project import find_pyproject, read_tool_table
 
@@ -228,6 +227,7 @@ def _run_lint(args: argparse.Namespace) -> int:
 
 
 def _run_fmt(args: argparse.Namespace) -> int:
+    from .language.fmt import format_policy  # late: `initpolicy lint` (pre-commit) never needs it
 
     problems: list[str] = []
     changed: list[str] = []
