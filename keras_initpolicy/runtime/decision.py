@@ -196,7 +196,7 @@ class WeightRequest:
     original: object  # the initializer the layer passed to ``add_weight``
     attr: str | None  # the layer attribute that holds ``original`` (``kernel_initializer``...)
     explicit: bool  # ``original`` was written in code (a constructor argument)
-    ordinal: int  # the layer's order of creation in its scope: part of every derived seed
+    ordinal: int  # the order of the layer's first weight in its scope: part of derived seeds
     occurrence: int = 0  # the n-th weight of this name on this layer
 
     @property

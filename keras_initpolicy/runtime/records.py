@@ -20,7 +20,7 @@ class LayerState:
     """What a scope remembers about one layer (attached through ``hooks.attach_state``)."""
 
     scope: object  # the ScopeState of the scope that first saw the layer
-    ordinal: int
+    ordinal: int  # order of its first weight in the scope (0: none yet): part of derived seeds
     explicit: frozenset = frozenset()  # constructor arguments ``*_initializer`` given in code
     counts: dict = field(default_factory=dict)  # weight name -> occurrences so far
     records: dict = field(default_factory=dict)  # WeightRequest.key -> WeightRecord

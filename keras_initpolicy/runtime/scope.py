@@ -105,7 +105,7 @@ class _Callbacks:
             # initializers down: they are explicit only if the user gave them to the outer layer.
             outer = hooks.layer_state(creator)
             explicit &= outer.explicit if outer is not None else frozenset()
-        hooks.attach_state(layer, LayerState(state, state.next_ordinal(), frozenset(explicit)))
+        hooks.attach_state(layer, LayerState(state, 0, frozenset(explicit)))
         state.layers.append(weakref.ref(layer))
 
     @staticmethod
@@ -158,8 +158,13 @@ _NO_GRAPH = ActivationInfo("linear", None, "default (no graph)")
 def _layer_state(state: ScopeState, layer) -> LayerState:
     layer_state = hooks.layer_state(layer)
     if layer_state is None:  # created outside any scope, built inside this one
-        layer_state = LayerState(state, state.next_ordinal())
+        layer_state = LayerState(state, 0)
         hooks.attach_state(layer, layer_state)
+    if not layer_state.ordinal:
+        # Numbered when it creates its first weight, not when it is made: model code may make
+        # weightless objects (wrappers, models it clones and drops) differently from one build
+        # to the next, and must not shift the seeds of the weights that follow.
+        layer_state.ordinal = state.next_ordinal()
     return layer_state
 
 
