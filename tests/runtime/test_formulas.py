@@ -144,7 +144,8 @@ def test_errors_doc_quotes_the_build_error():
                     keras.Input((4,)),
                     keras.layers.Dense(8, name="block_0_dense"),
                     keras.layers.Dense(2, name="head"),
-                ]
+                ],
+                name="sequential",  # fixed: Keras numbers auto-named models per process
             )
     first = f"{type(info.value).__name__}: {str(info.value).splitlines()[0]}"
     assert first in doc.read_text("utf-8")
