@@ -35,6 +35,8 @@ import numpy as np
 import pytest
 
 import keras_initpolicy as kip
+from keras_initpolicy.checks.diagnostics import CODES
+from keras_initpolicy.runtime import hooks
 
 pytestmark = [
     pytest.mark.zoo,
@@ -264,6 +266,25 @@ _SAVED: list[dict] = []
 @pytest.fixture(scope="session")
 def save_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("zoo-saved")
+
+
+def test_audit_runs_and_its_suggestion_lints_clean(built):
+    """Issue 12: every zoo model runs through `kip.audit` (here the model the policy built, so
+    the zoo builds each model once); each finding names a weight the model has, and the policy
+    `--suggest` would print lints clean."""
+    model = _model(built)
+    findings = kip.audit(model, built.policy, source=built.entry.name)
+    weights = {
+        (layer.path or layer.name, variable.name)  # unbuilt: no path yet
+        for layer in [model, *hooks.nested_layers(model)]
+        for variable in hooks.own_weights(layer)
+    }
+    for f in findings:
+        assert f.code in CODES and f.code.startswith("IP4")
+        assert f.severity == CODES[f.code][0] and f.source == built.entry.name
+        assert (f.layer_path, f.weight) in weights, f
+    text = kip.suggest_policy(findings, model, source=built.entry.name)
+    assert [d for d in kip.lint(text) if d.severity != "info"] == [], text
 
 
 def test_save(built, save_dir):
