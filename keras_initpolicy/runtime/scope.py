@@ -23,7 +23,6 @@ import weakref
 from dataclasses import dataclass, field
 
 import keras
-import numpy as np
 
 from ..errors import ExplicitKeepWarning, UnusedRuleWarning
 from ..policy import Policy, load
@@ -140,18 +139,8 @@ def _init_params(cls) -> tuple[str, ...]:
         return ()
 
 
-class _Placeholder:
-    """Stands in for the initializer of a weight whose rule waits for its graph: NumPy zeros,
-    cheaper for any backend to take than a backend op (the real draw follows once)."""
-
-    def __call__(self, shape, dtype=None):
-        try:
-            return np.zeros(shape, dtype=keras.backend.standardize_dtype(dtype or "float32"))
-        except TypeError:  # a dtype NumPy does not know: Keras's own zeros
-            return keras.ops.zeros(shape, dtype=dtype)
-
-
-_PLACEHOLDER = _Placeholder()
+#: Stands in for the initializer of a weight whose rule waits for its graph (drawn once, later).
+_PLACEHOLDER = keras.initializers.Zeros()
 _NO_GRAPH = ActivationInfo("linear", None, "default (no graph)")
 
 
