@@ -10,8 +10,8 @@ For each model the builds alternate in one process, after one warm-up build of e
 - ``default``: under ``examples/policies/default.initpolicy`` (different initializers for many
   weights; shown for information).
 Prints the median wall time of each and the ratios to ``plain``. The models come from the zoo
-catalogue (``tests/zoo/catalog.py``): keras.applications at their real size with a small input,
-keras-hub backbones from small configurations.
+catalogue (``tests/zoo/catalog.py``): keras.applications at their real size with a small input;
+GPT2Backbone and LlamaBackbone with 4 blocks of width 256 (``BUILDERS``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,23 @@ from catalog import BY_NAME  # noqa: E402
 import keras_initpolicy as kip  # noqa: E402
 
 MODELS = ("ResNet50", "EfficientNetB0", "ConvNeXtTiny", "GPT2Backbone", "LlamaBackbone")
+# keras-hub backbones at a size where a build takes long enough to time (the zoo's are tiny)
+_HUB = dict(vocabulary_size=5000, num_layers=4, hidden_dim=256, intermediate_dim=1024)
+
+
+def _gpt2():
+    import keras_hub
+
+    return keras_hub.models.GPT2Backbone(num_heads=4, max_sequence_length=128, **_HUB)
+
+
+def _llama():
+    import keras_hub
+
+    return keras_hub.models.LlamaBackbone(num_query_heads=4, num_key_value_heads=2, **_HUB)
+
+
+BUILDERS = {"GPT2Backbone": _gpt2, "LlamaBackbone": _llama}
 SAME = kip.parse("@seed 1234\nConv3DTranspose -> he_normal  # noqa")
 DEFAULT = kip.load(ROOT / "examples" / "policies" / "default.initpolicy")
 
@@ -62,7 +79,7 @@ def main() -> None:
         f"{'default/plain':>13}"
     )
     for name in args.models.split(","):
-        build = BY_NAME[name].build
+        build = BUILDERS.get(name) or BY_NAME[name].build
         for policy in variants.values():
             timed(build, policy)  # warm-up
         runs = {k: [] for k in variants}
