@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import keras
 
+from ..catalog.fans import shape_fans
 from ..errors import ExplicitKeepWarning, UnusedRuleWarning
 from ..policy import Policy, load
 from ..project import project_policy
@@ -165,13 +166,14 @@ def _shape(shape) -> tuple[int, ...] | None:
 
 
 def _add_weight(state: ScopeState, layer, original, kwargs):
-    if not kwargs.get("trainable", True):
-        return original(layer, **kwargs)  # non-trainable state is never touched
+    trainable = kwargs.get("trainable", True)
+    initializer = kwargs.get("initializer")
+    if not trainable and state.policy.seed is None and isinstance(initializer, str | dict | None):
+        return original(layer, **kwargs)  # no rule decides state; a named one is never shared
     shape = _shape(kwargs.get("shape") or ())
     if shape is None:
         return original(layer, **kwargs)
     weight = kwargs.get("name") or "weight"
-    initializer = kwargs.get("initializer")
     layer_state = _layer_state(state, layer)
     occurrence = layer_state.counts[weight] = layer_state.counts.get(weight, -1) + 1
     attr = initializer_attr(layer, initializer, weight)
@@ -181,13 +183,15 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
         weight=weight,
         shape=shape,
         dtype=kwargs.get("dtype") or getattr(layer, "variable_dtype", None),
-        trainable=True,
+        trainable=bool(trainable),
         original=initializer,
         attr=attr,
         explicit=attr is not None and attr in layer_state.explicit,
         ordinal=layer_state.ordinal,
         occurrence=occurrence,
     )
+    if not trainable:
+        return _add_state(state, layer, original, kwargs, request)
     own = own_activation(layer)
     decision = decide(state.policy, state.resolver, request, own or _NO_GRAPH, compile=False)
     # A weight whose layer has no activation of its own may change rule once the graph is
@@ -226,6 +230,21 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     layer_state.records[request.key] = record
     if record.placeholder:
         state.placeholders.append(record)
+    return variable
+
+
+def _add_state(state: ScopeState, layer, original, kwargs, request: WeightRequest):
+    """Non-trainable state: no rule ever decides it, and its initializer is kept; only its random
+    stream follows SPEC §3 (a derived seed under ``@seed``, its own stream when shared)."""
+    fresh, reseeded = _reseed(state, request)
+    if not reseeded:
+        return original(layer, **kwargs)
+    variable = original(layer, **{**kwargs, "initializer": fresh})
+    if request.attr is not None:
+        hooks.set_initializer(layer, request.attr, fresh)
+    keep = Decision(fresh, "keras-default", None, _NO_GRAPH, *shape_fans(request.shape))
+    record = WeightRecord(variable, request, keep, state, False, reseeded=True)
+    hooks.layer_state(layer).records[request.key] = record
     return variable
 
 

@@ -208,3 +208,37 @@ def test_einsum_default_initializers_are_reproducible_under_seed():
     with policy.scope():
         b = build()
     np.testing.assert_array_equal(kernels(a)[0], kernels(b)[0])
+
+
+class RandomState(layers.Layer):
+    """Non-trainable random state, as keras-hub's SAM draws its Fourier feature matrix."""
+
+    def build(self, shape):
+        self.gaussian = self.add_weight(
+            name="gaussian", shape=(2, 16), initializer="random_normal", trainable=False
+        )
+        self.moving = self.add_weight(
+            name="moving", shape=(16,), initializer="zeros", trainable=False
+        )
+
+    def call(self, x):
+        return x
+
+
+def test_seed_covers_non_trainable_random_state_and_leaves_it_rule_free():
+    policy = kip.parse("@seed 4\n*.gaussian -> zeros  # noqa")
+
+    def build():
+        inputs = keras.Input((2,))
+        return keras.Model(inputs, RandomState()(inputs))
+
+    with policy.scope():
+        a = build()
+    with policy.scope():
+        b = build()
+    ga, gb = (keras.ops.convert_to_numpy(m.layers[1].gaussian) for m in (a, b))
+    np.testing.assert_array_equal(ga, gb)
+    assert np.std(ga) > 0  # the rule never applies to state: still its own random normal
+    rows = {r.weight: r for r in policy.explain(a)}
+    assert rows["gaussian"].reseeded and rows["gaussian"].reason == "keras-default"
+    assert not rows["moving"].reseeded
