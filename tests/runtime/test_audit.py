@@ -52,7 +52,7 @@ def deep_relu_mlp(width=64, depth=6, norm=False, residual=False, init="glorot_un
 
 def test_ip401_one_initializer_instance_shared_by_kernels():
     shared = keras.initializers.RandomNormal(stddev=0.02)
-    he = keras.initializers.HeNormal()  # one stream, two scales: fan_in 32 and 48
+    he = keras.initializers.HeUniform()  # one stream, two scales: fan_in 32 and 48
 
     def body(x):
         a = layers.Dense(48, kernel_initializer=shared, name="a")(x)
