@@ -51,7 +51,7 @@ run_pytest "backend-independent" .venv/bin/python -m pytest -q -m "not keras"
 for backend in $BACKENDS; do
   header "Keras tests, KERAS_BACKEND=$backend (pytest -m keras)"
   run_pytest "KERAS_BACKEND=$backend" \
-    env KERAS_BACKEND="$backend" .venv/bin/python -m pytest -q -m keras
+    env KERAS_BACKEND="$backend" .venv/bin/python -m pytest -q -m keras --durations=15
 done
 
 header "summary"
