@@ -316,12 +316,16 @@ def _import_builder(spec: str):
     return builder
 
 
-def _run_explain(args: argparse.Namespace) -> int:
+def _load_policy(path: str):
+    """The policy file a command was given; a missing file is a ``UsageError``."""
+    if not Path(path).is_file():
+        raise UsageError(f"no such policy file: {path!r}")
+    return load(path)
 
-    if not Path(args.policy).is_file():
-        raise UsageError(f"no such policy file: {args.policy!r}")
+
+def _run_explain(args: argparse.Namespace) -> int:
     try:
-        policy = load(args.policy)
+        policy = _load_policy(args.policy)
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
@@ -383,10 +387,8 @@ def _run_audit(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     policy = None
     if args.policy is not None:
-        if not Path(args.policy).is_file():
-            raise UsageError(f"no such policy file: {args.policy!r}")
         try:
-            policy = load(args.policy)
+            policy = _load_policy(args.policy)
         except PolicyError as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_USAGE
