@@ -108,6 +108,7 @@ def _equal(actual: Any, want: Any) -> bool:
     return actual == want
 
 
+@functools.lru_cache(maxsize=4096)  # called for every weight
 def reads_activation(init: InitCall) -> bool:
     """Does this initializer's result depend on the effective activation?"""
     kw = init.keywords

@@ -45,7 +45,9 @@ def shape_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     >>> shape_fans(()), shape_fans((7,)), shape_fans((256, 512))
     ((1, 1), (7, 7), (256, 512))
     """
-    return _shape_fans(tuple(int(d) for d in shape))
+    if type(shape) is not tuple or not all(type(d) is int for d in shape):
+        shape = tuple(int(d) for d in shape)
+    return _shape_fans(shape)
 
 
 @lru_cache(maxsize=4096)  # called for every weight; models repeat a few shapes
@@ -112,27 +114,41 @@ def layer_fans(
     """
     if mode not in FAN_MODES:
         raise ValueError(f"Argument `mode` must be one of layer, shape. Received: mode={mode!r}")
-    shape = tuple(int(d) for d in shape)
-    fan_in, fan_out = shape_fans(shape)
+    if type(shape) is not tuple or not all(type(d) is int for d in shape):
+        shape = tuple(int(d) for d in shape)
+    fan_in, fan_out = _shape_fans(shape)
     if mode == "shape" or len(shape) < 2:
         return fan_in, fan_out
-    names = set(class_names)
-    config = config or {}
-    # Keras 3 names DepthwiseConv*D's weight `kernel`, SeparableConv*D's `depthwise_kernel`.
-    depthwise = (weight_name == "depthwise_kernel" and names & (_DEPTHWISE | _SEPARABLE)) or (
-        weight_name == "kernel" and names & _DEPTHWISE
-    )
-    if depthwise and len(shape) >= 3:
+    kind = _weight_kind(class_names, weight_name)
+    if kind == "depthwise" and len(shape) >= 3:
         receptive_field = prod(shape[:-2])
         return receptive_field, receptive_field * shape[-1]
-    if weight_name != "kernel":
+    if kind in ("other", "depthwise"):
         return fan_in, fan_out
-    if "EinsumDense" in names:
+    config = config or {}
+    if kind == "einsum":
         fans = einsum_fans(config.get("equation", ""), shape)
         return fans if fans is not None else (fan_in, fan_out)
-    if names & _TRANSPOSE and len(shape) >= 3:
+    if kind == "transpose" and len(shape) >= 3:
         fan_in, fan_out = fan_out, fan_in
     groups = _config_int(config, "groups")
     if groups > 1 and len(shape) >= 3:
         fan_out = fan_out // groups if fan_out % groups == 0 else fan_out / groups
     return fan_in, fan_out
+
+
+@lru_cache(maxsize=4096)  # called for every weight; a model has a few layer classes
+def _weight_kind(class_names: tuple[str, ...], weight_name: str) -> str:
+    """How ``layer_fans`` treats a weight: ``depthwise``, ``einsum``, ``transpose``, ``kernel``
+    (a plain kernel, maybe grouped) or ``other`` (the shape rule)."""
+    names = set(class_names)
+    # Keras 3 names DepthwiseConv*D's weight `kernel`, SeparableConv*D's `depthwise_kernel`.
+    if (weight_name == "depthwise_kernel" and names & (_DEPTHWISE | _SEPARABLE)) or (
+        weight_name == "kernel" and names & _DEPTHWISE
+    ):
+        return "depthwise"
+    if weight_name != "kernel":
+        return "other"
+    if "EinsumDense" in names:
+        return "einsum"
+    return "transpose" if names & _TRANSPOSE else "kernel"

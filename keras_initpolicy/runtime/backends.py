@@ -1,4 +1,5 @@
-"""The one backend-specific corner of keras-initpolicy: gradients for ``diagnose``.
+"""The backend-specific corner of keras-initpolicy: gradients for ``diagnose``, and the
+placeholder that weights waiting for their graph start from.
 
 Everything else in the package uses ``keras.ops`` only. Each backend gets one small function,
 chosen by ``keras.backend.backend()`` through a registry (einops' ``backends.py`` pattern)::
@@ -20,7 +21,13 @@ import numpy as np
 
 from . import hooks
 
-__all__ = ["value_and_grads", "kernel_variables", "BACKENDS", "UnsupportedBackendError"]
+__all__ = [
+    "value_and_grads",
+    "kernel_variables",
+    "BACKENDS",
+    "UnsupportedBackendError",
+    "Placeholder",
+]
 
 
 class UnsupportedBackendError(RuntimeError):
@@ -113,3 +120,55 @@ def value_and_grads(model, x, loss_fn, variables: dict | None = None):
         for (path, var), g in zip(variables.items(), grads, strict=True)
     }
     return [np.asarray(keras.ops.convert_to_numpy(o)) for o in outputs], numpy_grads
+
+
+# -- placeholders for weights that wait for their graph -----------------------------------------
+
+
+def _concrete_jax(value) -> bool:
+    import jax
+
+    return isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
+
+
+def _concrete_tensorflow(value) -> bool:
+    import tensorflow as tf
+
+    return isinstance(value, tf.Tensor) and hasattr(value, "numpy")  # eager, not symbolic
+
+
+#: Backends whose variables copy or merely reference an immutable initial value, so one zeros
+#: array can stand in for many placeholders (torch's Parameter shares the tensor's storage and
+#: is assigned in place: each placeholder needs its own).
+_SHAREABLE: dict[str, Callable] = {"jax": _concrete_jax, "tensorflow": _concrete_tensorflow}
+
+
+class Placeholder(keras.initializers.Initializer):
+    """Zeros for a weight whose real value is drawn later (when its graph completes).
+
+    On JAX and TensorFlow one zeros array per ``(shape, dtype)`` serves every placeholder of the
+    scope; ``clear()`` drops them once the weights that shared them are drawn. Under a
+    distribution, or when called while tracing, it is plain ``zeros``.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict = {}
+        self._concrete = _SHAREABLE.get(keras.backend.backend())
+
+    def __call__(self, shape, dtype=None):
+        if self._concrete is None or keras.distribution.distribution() is not None:
+            return keras.ops.zeros(shape, dtype=dtype)
+        key = (tuple(shape), keras.backend.standardize_dtype(dtype))
+        value = self._cache.get(key)
+        if value is None:
+            value = keras.ops.zeros(key[0], dtype=key[1])
+            if not self._concrete(value):
+                return value
+            self._cache[key] = value
+        return value
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def get_config(self) -> dict:
+        return {}

@@ -307,7 +307,38 @@ def compile_initializer(init: InitCall, ctx: WeightContext) -> keras.initializer
     >>> describe(compile_initializer(InitCall("auto"), WeightContext(
     ...     (256, 512), "float32", 256, 512, 256, 512, "sigmoid")))
     'VarianceScaling(scale=16.0, mode=fan_avg, distribution=truncated_normal)'
+
+    Called once per weight: what to build is worked out once per rule and weight context
+    (everything but the seed) and remembered; each call makes a new instance with its seed.
     """
+    key = (
+        init,
+        ctx.shape,
+        ctx.dtype,
+        ctx.fan_in,
+        ctx.fan_out,
+        ctx.shape_fan_in,
+        ctx.shape_fan_out,
+        ctx.activation,
+        ctx.negative_slope,
+        tuple(sorted(ctx.variables.items())) if ctx.variables else (),
+    )
+    recipe = _recipes.get(key)
+    if recipe is None:
+        recipe = _recipe(init, ctx)
+        if len(_recipes) >= _MAX_RECIPES:
+            _recipes.clear()
+        _recipes[key] = recipe
+    cls, params, seeded = recipe
+    return cls(**params, seed=ctx.seed) if seeded else cls(**params)
+
+
+_recipes: dict[tuple, tuple] = {}
+_MAX_RECIPES = 8192
+
+
+def _recipe(init: InitCall, ctx: WeightContext) -> tuple[type, dict, bool]:
+    """``(initializer class, constructor arguments but the seed, takes a seed)``."""
     name = canonical_name(init.name)
     if name is None:
         raise ValueError(f"Unknown initializer `{init.name}`.")
@@ -315,30 +346,37 @@ def compile_initializer(init: InitCall, ctx: WeightContext) -> keras.initializer
     fam = family(name)
     args = bind_args(init, with_defaults=True)
     inits = keras.initializers
-    seed = ctx.seed
     if fam in ("glorot", "he", "lecun", "variance_scaling", "auto"):
         scale, mode, distribution = variance_scaling_params(init, ctx)
         named = _NAMED.get((scale, mode, distribution))
         if named is not None:
-            return named(seed=seed)
-        return inits.VarianceScaling(scale=scale, mode=mode, distribution=distribution, seed=seed)
+            return named, {}, True
+        return (
+            inits.VarianceScaling,
+            {"scale": scale, "mode": mode, "distribution": distribution},
+            True,
+        )
     if name == "zeros":
-        return inits.Zeros()
+        return inits.Zeros, {}, False
     if name == "ones":
-        return inits.Ones()
+        return inits.Ones, {}, False
     if name == "constant":
-        return inits.Constant(value=float(args["value"]))
+        return inits.Constant, {"value": float(args["value"])}, False
     if name == "identity":
         gain = float(args["gain"])
-        return inits.Identity() if gain == 1.0 else ScaledIdentity(gain=gain)
+        return (
+            (inits.Identity, {}, False) if gain == 1.0 else (ScaledIdentity, {"gain": gain}, False)
+        )
     if name == "orthogonal":
-        return inits.Orthogonal(gain=float(args["gain"]), seed=seed)
+        return inits.Orthogonal, {"gain": float(args["gain"])}, True
     if name == "random_uniform":
-        return inits.RandomUniform(
-            minval=float(args["minval"]), maxval=float(args["maxval"]), seed=seed
+        return (
+            inits.RandomUniform,
+            {"minval": float(args["minval"]), "maxval": float(args["maxval"])},
+            True,
         )
     cls = inits.RandomNormal if name == "random_normal" else inits.TruncatedNormal
-    return cls(mean=float(args["mean"]), stddev=float(args["stddev"]), seed=seed)
+    return cls, {"mean": float(args["mean"]), "stddev": float(args["stddev"])}, True
 
 
 def _text(value) -> str:

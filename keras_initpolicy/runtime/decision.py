@@ -224,10 +224,8 @@ def decide(
     the model's ``@blocks`` blocks per stack (``structure.count_blocks``), for formulas.
     """
     shape = request.shape
-    sfi, sfo = shape_fans(shape)
-    keep = Decision(request.original, "keras-default", None, activation, sfi, sfo)
     if not request.trainable:
-        return keep
+        return Decision(request.original, "keras-default", None, activation, *shape_fans(shape))
     layer = request.layer
     layer_facts = [facts_for(layer, activation)]
     for outer in request.chain:
@@ -236,15 +234,14 @@ def decide(
         )
     match = resolver.resolve(layer_facts, request.weight, request.kernel_like)
     if match is None:
-        return keep
+        return Decision(request.original, "keras-default", None, activation, *shape_fans(shape))
     init = match.rule.init
-    mode = str(init.keywords.get("fans", "layer"))
     try:
         fan_in, fan_out = layer_fans(
-            class_names(layer), _Attributes(layer), request.weight, shape, mode
+            class_names(layer), _Attributes(layer), request.weight, shape, _fans_mode(init)
         )
     except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
-        fan_in, fan_out = sfi, sfo
+        fan_in, fan_out = shape_fans(shape)
     graph_dep = reads_activation(init)
     if request.explicit and policy.explicit == "keep":
         return Decision(request.original, "explicit", match, activation, fan_in, fan_out, graph_dep)
@@ -252,6 +249,11 @@ def decide(
     if not compile:
         return decision
     return compile_decision(policy, decision, request, blocks)
+
+
+@functools.lru_cache(maxsize=4096)  # read for every matched weight
+def _fans_mode(init) -> str:
+    return str(init.keywords.get("fans", "layer"))
 
 
 def compile_decision(

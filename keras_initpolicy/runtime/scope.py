@@ -31,6 +31,7 @@ from ..project import project_policy
 from ..resolve import Resolver
 from . import hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
+from .backends import Placeholder
 from .decision import (
     ATTR_FOR_WEIGHT,
     Decision,
@@ -77,6 +78,7 @@ class ScopeState:
     explicit_kept: int = 0  # of those, rule-matched but kept from the code (@explicit keep)
     active: bool = True
     block_counts: dict | None = None  # @blocks stack -> blocks, once a graph or the scope ended
+    placeholder: Placeholder = field(default_factory=Placeholder)  # for weights awaiting a graph
 
     def __post_init__(self) -> None:
         self.resolver = resolver_for(self.policy)
@@ -140,8 +142,6 @@ def _init_params(cls) -> tuple[str, ...]:
         return ()
 
 
-#: Stands in for the initializer of a weight whose rule waits for its graph (drawn once, later).
-_PLACEHOLDER = keras.initializers.Zeros()
 _NO_GRAPH = ActivationInfo("linear", None, "default (no graph)")
 
 
@@ -160,7 +160,7 @@ def _layer_state(state: ScopeState, layer) -> LayerState:
 
 def _shape(shape) -> tuple[int, ...] | None:
     try:
-        return tuple(int(s) for s in shape)
+        return tuple(map(int, shape))
     except (TypeError, ValueError):  # a dynamic dimension: Keras decides what happens
         return None
 
@@ -176,6 +176,8 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     weight = kwargs.get("name") or "weight"
     layer_state = _layer_state(state, layer)
     occurrence = layer_state.counts[weight] = layer_state.counts.get(weight, -1) + 1
+    if not trainable and not _may_be_random(initializer):
+        return original(layer, **kwargs)  # state drawn from no seed: nothing to reseed or record
     attr = initializer_attr(layer, initializer, weight)
     request = WeightRequest(
         layer=layer,
@@ -205,7 +207,7 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
         None, request, decision, state, pending, placeholder=late and state.active
     )
     if record.placeholder:
-        kwargs["initializer"] = _PLACEHOLDER
+        kwargs["initializer"] = state.placeholder
     else:
         chosen = _initializer_for(record, decision)
         if chosen is not None:
@@ -231,6 +233,15 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     if record.placeholder:
         state.placeholders.append(record)
     return variable
+
+
+def _may_be_random(initializer) -> bool:
+    """False when ``initializer`` surely draws from no seed (``zeros``, ``Ones()``...)."""
+    if isinstance(initializer, str):
+        return _random_name(initializer)
+    if isinstance(initializer, keras.initializers.Initializer):
+        return getattr(initializer, "seed", None) is not None  # as ``stream_key`` reads it
+    return True  # None (Keras's glorot_uniform), a config dict, a callable: ``_reseed`` looks
 
 
 def _add_state(state: ScopeState, layer, original, kwargs, request: WeightRequest):
@@ -271,6 +282,8 @@ def _reseed(state: ScopeState, request: WeightRequest) -> tuple:
     drawn from in this scope; ``(None, False)`` to leave the weight as it is."""
     original = request.original
     default = "glorot_uniform" if original is None else original  # as Layer.add_weight does
+    if isinstance(default, str) and not _random_name(default):
+        return None, False  # "zeros", "ones": nothing to reseed (checked once per name)
     try:
         resolved = keras.initializers.get(default)
     except (ValueError, TypeError):
@@ -294,6 +307,15 @@ def _reseed(state: ScopeState, request: WeightRequest) -> tuple:
     if fresh_key is not None:
         state.streams[fresh_key] = fresh
     return fresh, True
+
+
+@functools.lru_cache(maxsize=256)
+def _random_name(name: str) -> bool:
+    """Does the initializer Keras makes from ``name`` draw from a seed? (False when unknown.)"""
+    try:
+        return stream_key(keras.initializers.get(name)) is not None
+    except (ValueError, TypeError):
+        return False
 
 
 def _code_initializer(request: WeightRequest, resolved):
@@ -347,6 +369,8 @@ def _resolve_graph(model) -> None:
         if rec.placeholder:
             rec.pending = False
             _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
+    if state is not None:
+        state.placeholder.clear()
 
 
 def _resolve_operations(model) -> None:
@@ -440,6 +464,7 @@ def _finalize_placeholders(state: ScopeState) -> None:
             rec.pending = False
             _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
     state.placeholders.clear()
+    state.placeholder.clear()
 
 
 def _report_explicit_majority(state: ScopeState) -> None:
