@@ -4,7 +4,9 @@ with the same initializers written by hand (issue 3: time ratio <= 1.15, memory 
 Run: KERAS_BACKEND=jax python benchmarks/bench_build.py [--blocks 24] [--filters 64] [--repeat 9]
 
 Both variants are built alternately in one process (hand, policy, hand, policy, ...), after
-one warm-up build of each; the script prints the median wall time of each and the ratio.
+one warm-up build of each; the script prints the median wall time of each, the ratio of the
+medians, and the median of the ratios of adjacent (hand, policy) pairs, which is less sensitive to
+the machine drifting during the run.
 Memory: the peak of Python-tracked allocations (tracemalloc, which includes NumPy buffers)
 during each build, median over the same runs, and the ratio. The policy variant includes
 everything the plugin does: hooks, resolution, graph-dependent re-decision of the convs
@@ -67,10 +69,25 @@ FILTERS = 64
 
 def _build_once(blocks: int, by_hand: bool) -> None:
     if by_hand:
-        build(blocks, True, FILTERS)
+        model = build(blocks, True, FILTERS)
     else:
         with POLICY.scope():
-            build(blocks, False, FILTERS)
+            model = build(blocks, False, FILTERS)
+    if SYNC:
+        _wait_for(model)
+
+
+SYNC = True
+
+
+def _wait_for(model) -> None:
+    """Until every weight's value exists: JAX dispatches each initializer's draw asynchronously,
+    so without this a build "ends" with its random draws still queued and they are paid by
+    whatever runs next (TensorFlow and torch draw synchronously on the CPU)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.block_until_ready([w.value for w in model.weights])
 
 
 CLOCK = time.perf_counter
@@ -106,8 +123,15 @@ def main() -> None:
         help="wall: elapsed time (the figure we report); cpu: process CPU time of all threads, "
         "steadier on a busy machine",
     )
+    parser.add_argument(
+        "--no-sync",
+        action="store_true",
+        help="stop the clock when the Python build returns, before JAX's queued draws finish "
+        "(how this script measured before 2026-11-30)",
+    )
     args = parser.parse_args()
-    global FILTERS, CLOCK
+    global FILTERS, CLOCK, SYNC
+    SYNC = not args.no_sync
     FILTERS = args.filters
     CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
     measure_time(args.blocks, True), measure_time(args.blocks, False)  # warm-up
@@ -122,11 +146,15 @@ def main() -> None:
     hm, pm = statistics.median(hand_m), statistics.median(pol_m)
     print(
         f"backend={keras.backend.backend()} blocks={args.blocks} filters={args.filters} "
-        f"repeat={args.repeat} clock={args.clock}"
+        f"repeat={args.repeat} clock={args.clock} sync={SYNC}"
     )
     print(f"by hand: median {ht * 1e3:.1f} ms, peak {hm / 2**20:.2f} MiB")
     print(f"policy:  median {pt * 1e3:.1f} ms, peak {pm / 2**20:.2f} MiB")
-    print(f"time ratio policy/hand: {pt / ht:.3f}; memory ratio: {pm / hm:.3f}")
+    paired = statistics.median(p / h for p, h in zip(pol_t, hand_t, strict=True))
+    print(
+        f"time ratio policy/hand: {pt / ht:.3f} (median of paired runs {paired:.3f}); "
+        f"memory ratio: {pm / hm:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -141,6 +141,11 @@ class Resolver:
         self._cache: dict[tuple, Match | None] = {}
         self._sensitive: dict[tuple, bool] = {}
 
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """The layer attributes the rules' predicates read (sorted)."""
+        return self._attrs
+
     def activation_sensitive(
         self, chain_classes: Sequence[tuple[str, ...]], weight: str, kernel_like: bool
     ) -> bool:

@@ -184,7 +184,7 @@ def _follow(
             sub = _follow(consumer, step, hops + 1)
             found.extend(sub or [(ActivationInfo("linear", None, "output"), step)])
             continue
-        if getattr(consumer, "trainable_weights", None) and not is_activation_layer(consumer):
+        if not is_activation_layer(consumer) and getattr(consumer, "trainable_weights", None):
             found.append((ActivationInfo("linear", None, "weighted consumer"), step))
             continue
         act = own_activation(consumer)

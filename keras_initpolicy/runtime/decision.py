@@ -53,11 +53,13 @@ def resolver_for(policy: Policy) -> Resolver:
 # -- facts about layers ------------------------------------------------------------------------
 
 
-class _LayerAttrs(dict):
-    """Attributes a predicate may read, computed on demand (``get_config`` only if needed)."""
+class _LayerAttrs:
+    """Attributes a predicate may read, as a read-only mapping computed on demand
+    (``get_config`` only if needed)."""
+
+    __slots__ = ("_layer", "_activation", "_config")
 
     def __init__(self, layer, activation: ActivationInfo) -> None:
-        super().__init__()
         self._layer = layer
         self._activation = activation
         self._config = None
@@ -216,39 +218,89 @@ def decide(
     *,
     compile: bool = True,
     blocks: Mapping[str, int] | None = None,
+    memo: dict | None = None,
 ) -> Decision:
     """Decide one weight's initializer under ``policy`` (pure with respect to Keras state).
 
     With ``compile=False`` a rule decision carries no initializer yet (``initializer=None``):
     used for weights whose rule may still change once their graph is known. ``blocks`` counts
     the model's ``@blocks`` blocks per stack (``structure.count_blocks``), for formulas.
+    ``memo`` (a dict the caller keeps, one per scope) remembers the winning rule and fans of
+    weights whose layers look the same to the policy, so a model's 24 identical blocks are
+    resolved once.
     """
     shape = request.shape
     if not request.trainable:
         return Decision(request.original, "keras-default", None, activation, *shape_fans(shape))
-    layer = request.layer
-    layer_facts = [facts_for(layer, activation)]
-    for outer in request.chain:
-        layer_facts.append(
-            facts_for(outer, own_activation(outer) or ActivationInfo("linear", None, "own"))
-        )
-    match = resolver.resolve(layer_facts, request.weight, request.kernel_like)
+    key = _memo_key(resolver, request, activation) if memo is not None else None
+    found = memo.get(key) if key is not None else None
+    if found is None:
+        found = _match_and_fans(resolver, request, activation)
+        if key is not None:
+            memo[key] = found
+    match, fan_in, fan_out = found
     if match is None:
-        return Decision(request.original, "keras-default", None, activation, *shape_fans(shape))
-    init = match.rule.init
-    try:
-        fan_in, fan_out = layer_fans(
-            class_names(layer), _Attributes(layer), request.weight, shape, _fans_mode(init)
-        )
-    except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
-        fan_in, fan_out = shape_fans(shape)
-    graph_dep = reads_activation(init)
+        return Decision(request.original, "keras-default", None, activation, fan_in, fan_out)
+    graph_dep = reads_activation(match.rule.init)
     if request.explicit and policy.explicit == "keep":
         return Decision(request.original, "explicit", match, activation, fan_in, fan_out, graph_dep)
     decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
     if not compile:
         return decision
     return compile_decision(policy, decision, request, blocks)
+
+
+def _match_and_fans(resolver: Resolver, request: WeightRequest, activation: ActivationInfo):
+    """``(winning rule or None, fan_in, fan_out)``: layer-aware fans when a rule matched."""
+    layer, shape = request.layer, request.shape
+    layer_facts = [facts_for(layer, activation)]
+    for outer in request.chain:
+        layer_facts.append(facts_for(outer, own_activation(outer) or _LINEAR_OWN))
+    match = resolver.resolve(layer_facts, request.weight, request.kernel_like)
+    if match is None:
+        return None, *shape_fans(shape)
+    try:
+        fans = layer_fans(
+            class_names(layer),
+            _Attributes(layer),
+            request.weight,
+            shape,
+            _fans_mode(match.rule.init),
+        )
+    except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
+        fans = shape_fans(shape)
+    return match, *fans
+
+
+_LINEAR_OWN = ActivationInfo("linear", None, "own")
+#: Layer attributes the fans read (``catalog.fans.layer_fans``): part of the memo key.
+_FAN_ATTRIBUTES = ("groups", "equation")
+
+
+def _memo_key(resolver: Resolver, request: WeightRequest, activation: ActivationInfo):
+    """Everything ``_match_and_fans`` reads, or None when some of it is not hashable: the
+    layer classes, the attributes the rules' predicates read, the attributes the fans read."""
+    layer = request.layer
+    names = resolver.attributes
+    key = [request.weight, request.shape, type(layer), activation.name, activation.negative_slope]
+    attrs = _Attributes(layer)
+    key.extend(attrs.get(a) for a in _FAN_ATTRIBUTES)
+    if names:
+        facts = _LayerAttrs(layer, activation)
+        key.extend(facts.get(a) for a in names)
+    for outer in request.chain:
+        own = own_activation(outer) or _LINEAR_OWN
+        key.append(type(outer))
+        key.append(own.name)
+        if names:
+            facts = _LayerAttrs(outer, own)
+            key.extend(facts.get(a) for a in names)
+    key = tuple(key)
+    try:
+        hash(key)
+    except TypeError:  # a list-valued attribute: decide without the memo
+        return None
+    return key
 
 
 @functools.lru_cache(maxsize=4096)  # read for every matched weight

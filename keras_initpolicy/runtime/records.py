@@ -42,7 +42,9 @@ class WeightRecord:
 
     def draw(self, initializer) -> None:
         """Give the variable its real initial value (the one and only extra initialization)."""
-        init = keras.initializers.get(initializer if initializer is not None else "glorot_uniform")
+        init = initializer
+        if not isinstance(init, keras.initializers.Initializer):
+            init = keras.initializers.get(init if init is not None else "glorot_uniform")
         var = self.variable
         var.assign(init(tuple(var.shape), dtype=var.dtype))
         if self.request.attr is not None:

@@ -79,6 +79,7 @@ class ScopeState:
     active: bool = True
     block_counts: dict | None = None  # @blocks stack -> blocks, once a graph or the scope ended
     placeholder: Placeholder = field(default_factory=Placeholder)  # for weights awaiting a graph
+    decisions: dict = field(default_factory=dict)  # decide()'s memo: layers that look the same
 
     def __post_init__(self) -> None:
         self.resolver = resolver_for(self.policy)
@@ -116,7 +117,7 @@ class _Callbacks:
         state = layer_state.scope if layer_state is not None else _current.get()
         if state is None:
             return original(layer, *args, **kwargs)
-        kwargs = dict(kwargs)
+        # ``kwargs`` is the hook's own dict (``**kwargs``): ours to complete and change.
         for key, value in zip(("shape", "initializer", "dtype"), args, strict=False):
             kwargs.setdefault(key, value)
         return _add_weight(state, layer, original, kwargs)
@@ -195,11 +196,17 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     if not trainable:
         return _add_state(state, layer, original, kwargs, request)
     own = own_activation(layer)
-    decision = decide(state.policy, state.resolver, request, own or _NO_GRAPH, compile=False)
+    decision = decide(
+        state.policy, state.resolver, request, own or _NO_GRAPH, compile=False, memo=state.decisions
+    )
     # A weight whose layer has no activation of its own may change rule once the graph is
     # known: when some predicate reads `activation`, or its initializer depends on it.
     pending = own is None and state.resolver.activation_sensitive(
-        [class_names(lyr) for lyr in (layer, *request.chain)], weight, request.kernel_like
+        tuple(class_names(lyr) for lyr in (layer, *request.chain))
+        if request.chain
+        else (class_names(layer),),
+        weight,
+        request.kernel_like,
     )
     # A rule that reads `blocks` waits, too: later blocks of the model do not exist yet.
     late = pending or _reads_blocks(decision)
@@ -393,7 +400,9 @@ def _resolve_operations(model) -> None:
 
 def _redecide(rec: WeightRecord, activation: ActivationInfo) -> None:
     state = rec.state
-    new = decide(state.policy, state.resolver, rec.request, activation, compile=False)
+    new = decide(
+        state.policy, state.resolver, rec.request, activation, compile=False, memo=state.decisions
+    )
     if new.match is not None:
         state.matched.add(new.match.rule.index)
     was = rec.decision.initializer

@@ -117,3 +117,40 @@ def test_real_multi_head_attention_projections():
         "_value_dense": (32, 64),
         "_output_dense": (64, 32),
     }
+
+
+class _Recording(dict):
+    """A config that remembers which keys were read."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize(
+    "classes,weight,shape",
+    [
+        (("Dense",), "kernel", (4, 8)),
+        (("Conv2D", "BaseConv"), "kernel", (3, 3, 4, 8)),
+        (("Conv2DTranspose", "BaseConvTranspose"), "kernel", (3, 3, 4, 8)),
+        (("DepthwiseConv2D", "BaseDepthwiseConv"), "kernel", (3, 3, 4, 1)),
+        (("SeparableConv2D", "BaseSeparableConv"), "depthwise_kernel", (3, 3, 4, 1)),
+        (("EinsumDense",), "kernel", (4, 2, 8)),
+        (("LSTM",), "recurrent_kernel", (8, 32)),
+    ],
+)
+def test_fans_read_only_the_attributes_the_decision_memo_keys_on(classes, weight, shape):
+    """runtime/decision.py remembers fans per layer class, weight, shape and the attributes in
+    ``_FAN_ATTRIBUTES``; a fan rule that read another attribute would be remembered wrongly."""
+    decision = pytest.importorskip("keras_initpolicy.runtime.decision")
+    config = _Recording(groups=2, equation="abc,cde->abe", units=8, filters=8)
+    layer_fans(classes, config, weight, shape)
+    assert config.read <= set(decision._FAN_ATTRIBUTES)

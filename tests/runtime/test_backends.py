@@ -150,3 +150,39 @@ def test_backends_draw_from_the_same_distribution(first, second, name, builds):
     top_a, top_b = np.quantile(np.abs(a), 0.999), np.quantile(np.abs(b), 0.999)
     assert top_a == pytest.approx(top_b, rel=0.05)
     assert max(top_a, top_b) <= bound * (1 + 1e-5)
+
+
+def test_placeholders_share_one_zeros_array_where_variables_copy_or_reference_it():
+    """JAX arrays and TensorFlow tensors are immutable: one zeros array per shape serves every
+    placeholder of a scope. torch's Parameter shares its tensor's storage and is assigned in
+    place, so there each placeholder gets its own tensor."""
+    code = (
+        "import keras\n"
+        "from keras_initpolicy.runtime.backends import Placeholder\n"
+        "p = Placeholder()\n"
+        "a, b = p((3, 4), 'float32'), p((3, 4), 'float32')\n"
+        "c = p((4, 3), 'float32')\n"
+        "v, w = keras.Variable(p, shape=(3, 4)), keras.Variable(p, shape=(3, 4))\n"
+        "v.assign(keras.ops.ones((3, 4)))\n"
+        "assert float(keras.ops.sum(w)) == 0.0, 'assigning one placeholder variable changed another'\n"
+        "assert float(keras.ops.sum(a)) == 0.0 and tuple(c.shape) == (4, 3)\n"
+        "print((a is b), len(p._cache))\n"
+        "p.clear()\n"
+        "print(len(p._cache))\n"
+    )
+    results = {}
+    for backend in BACKENDS:
+        if importlib.util.find_spec(backend if backend != "tensorflow" else "tensorflow") is None:
+            pytest.fail(f"{backend} is not installed")
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "KERAS_BACKEND": backend},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        results[backend] = out.stdout.split()
+    assert results["jax"] == ["True", "2", "0"]
+    assert results["tensorflow"] == ["True", "2", "0"]
+    assert results["torch"] == ["False", "0", "0"]
