@@ -11,10 +11,7 @@
 
 from __future__ import annotations
 
-from .checks.diagnostics import Diagnostic
-from .checks.lint import lint
 from .errors import ExplicitKeepWarning, PolicyError, PolicySyntaxError, UnusedRuleWarning
-from .policy import Policy, load, parse
 
 __version__ = "0.1.0"
 
@@ -41,9 +38,15 @@ __all__ = [
     "__version__",
 ]
 
-# Names served lazily: module -> attribute. Only ``apply_policy``/``Explanation``/``Assignment``
-# touch Keras, and only when first used.
+# Names served lazily: module -> attribute, imported on first use. The runtime ones touch Keras;
+# the language ones load Lark. So ``import keras_initpolicy`` costs almost nothing, and the
+# ``initpolicy`` executable (``entry.py``) can set up the process before anything heavy loads.
 _LAZY = {
+    "Diagnostic": ("checks.diagnostics", "Diagnostic"),
+    "lint": ("checks.lint", "lint"),
+    "Policy": ("policy", "Policy"),
+    "load": ("policy", "load"),
+    "parse": ("policy", "parse"),
     "apply_policy": ("runtime.scope", "apply_policy"),
     "Explanation": ("runtime.explain", "Explanation"),
     "Assignment": ("runtime.explain", "Assignment"),

@@ -1,5 +1,5 @@
 """``python -m keras_initpolicy`` runs the ``initpolicy`` command line."""
 
-from .cli import main
+from .entry import script
 
-raise SystemExit(main())
+raise SystemExit(script())

@@ -471,3 +471,50 @@ def test_explain_invalid_policy(capsys, builder_module):
     write("bad.initpolicy", BROKEN)
     assert main(["explain", "bad.initpolicy", "--model", "tinymodel:build"]) == EXIT_USAGE
     assert "bad.initpolicy:2:7: IP001" in capsys.readouterr().err
+
+
+# -- start-up: one command's parser, and the executable's exit ---------------------------------
+
+
+def _subcommands(parser) -> list[str]:
+    action = next(a for a in parser._actions if a.dest == "command")  # argparse's subparsers
+    return list(action.choices)
+
+
+def test_a_named_command_builds_only_its_own_parser_with_the_same_usage():
+    from keras_initpolicy.cli import COMMANDS, build_parser
+
+    full = build_parser()
+    assert _subcommands(full) == list(COMMANDS)
+    for name in COMMANDS:
+        alone = build_parser(name)
+        assert _subcommands(alone) == [name]
+        assert (
+            _subcommands(alone)[0] == name
+            and alone._subparsers._group_actions[0].choices[name].format_help()
+            == full._subparsers._group_actions[0].choices[name].format_help()
+        )
+    assert _subcommands(build_parser("no-such-command")) == list(COMMANDS)
+
+
+def test_an_unknown_command_still_lists_every_command(capsys):
+    assert main(["lnit"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "invalid choice: 'lnit'" in err and "'diagnose'" in err
+
+
+def test_the_executable_returns_mains_status_and_freezes_the_collector(monkeypatch):
+    import keras_initpolicy.cli as cli
+    import keras_initpolicy.entry as entry
+
+    frozen, disabled = [], []
+    monkeypatch.setattr(entry.gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(entry.gc, "disable", lambda: disabled.append(True))
+    monkeypatch.setattr(sys, "argv", ["initpolicy", "lint", "-"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Dense -> he_normal\n"))
+    assert entry.script() == EXIT_OK
+    assert frozen == [True] and disabled == [True]  # lint: a short-lived command
+    monkeypatch.setattr(sys, "argv", ["initpolicy", "explain"])
+    assert entry.script() == EXIT_USAGE  # argparse: --model is required
+    assert frozen == [True, True] and disabled == [True]  # explain keeps the collector
+    assert cli.main(["lint", "-"]) in (EXIT_OK, EXIT_FINDINGS) and len(frozen) == 2

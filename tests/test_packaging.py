@@ -95,7 +95,7 @@ def test_wheel_ships_grammar_and_catalogue(wheelhouse):
             ROOT / "grammars" / "initpolicy.lark"
         ).read_text("utf-8")
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        assert "initpolicy = keras_initpolicy.cli:main" in zf.read(entry_points).decode()
+        assert "initpolicy = keras_initpolicy.entry:script" in zf.read(entry_points).decode()
     assert not any(n.startswith(("tests/", "examples/", "tools/")) for n in names)
     assert not any(n.endswith((".pyc", ".lark.cache")) for n in names)
 
