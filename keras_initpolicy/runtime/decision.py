@@ -283,8 +283,10 @@ def _memo_key(resolver: Resolver, request: WeightRequest, activation: Activation
     layer = request.layer
     names = resolver.attributes
     key = [request.weight, request.shape, type(layer), activation.name, activation.negative_slope]
-    attrs = _Attributes(layer)
-    key.extend(attrs.get(a) for a in _FAN_ATTRIBUTES)
+    try:
+        key.extend(_Attributes(layer).get(a) for a in _FAN_ATTRIBUTES)
+    except Exception:  # noqa: BLE001 - a user layer's property may fail mid-build: no memo
+        return None
     if names:
         facts = _LayerAttrs(layer, activation)
         key.extend(facts.get(a) for a in names)

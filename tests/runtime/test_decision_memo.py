@@ -116,3 +116,16 @@ def test_identical_blocks_still_get_their_own_seeds():
     for lyr in model.layers:
         if "conv" in lyr.name:
             assert type(lyr.kernel_initializer).__name__ == "HeNormal"
+
+
+def test_a_layer_whose_attribute_fails_is_decided_without_the_memo():
+    class Fragile(layers.Dense):
+        @property
+        def groups(self):
+            raise RuntimeError("not built yet")
+
+    policy = kip.parse("Dense -> he_normal")
+    memo: dict = {}
+    layer = _built(Fragile(8), (None, 8))
+    decision = decide(policy, resolver_for(policy), _request(layer), RELU, memo=memo)
+    assert type(decision.initializer).__name__ == "HeNormal" and memo == {}
