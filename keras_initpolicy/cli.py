@@ -21,6 +21,7 @@ from .catalog.layers import register_from_classes
 from .checks.diagnostics import SEVERITY_RANK, Diagnostic
 from .checks.lint import code_filter, lint, lint_text
 from .checks.report import FORMATTERS, format_diagnostics, summary
+from .entry import command_of
 from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
 from .policy import load, read_policy_text
 from .project import find_pyproject, read_tool_table
@@ -254,8 +255,10 @@ def _run_fmt(args: argparse.Namespace) -> int:
             continue
         changed.append(path)
         if args.diff:
+            import difflib  # late: only `fmt --diff` needs it
+
             sys.stdout.writelines(
-                _difflib().unified_diff(
+                difflib.unified_diff(
                     text.splitlines(keepends=True),
                     formatted.splitlines(keepends=True),
                     f"{path} (original)",
@@ -354,8 +357,10 @@ def _run_explain(args: argparse.Namespace) -> int:
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     explanation = policy.explain(model)
     if args.format == "json":
+        import json  # late: only JSON output needs it
+
         to_json = getattr(explanation, "to_json", None)
-        print(to_json() if to_json else _json().dumps(explanation.to_dict(), indent=2))
+        print(to_json() if to_json else json.dumps(explanation.to_dict(), indent=2))
     else:
         print(explanation.to_table())
     return EXIT_OK
@@ -447,7 +452,7 @@ def _run_lsp(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_diagnose_arguments(parser: argparse.ArgumentParser) -> None:
+def _diagnose_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("policy", metavar="POLICY")
     parser.add_argument("--model", required=True, metavar="MODULE:FUNCTION")
     parser.add_argument(
@@ -467,6 +472,7 @@ def _add_diagnose_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="METHOD",
         help="also show the policy's model after data-dependent calibration on the batch (lsuv)",
     )
+    parser.set_defaults(run=_run_diagnose)
 
 
 def _run_diagnose(args: argparse.Namespace) -> int:
@@ -630,11 +636,6 @@ def _lsp_arguments(lsp_p: argparse.ArgumentParser) -> None:
     lsp_p.set_defaults(run=_run_lsp)
 
 
-def _diagnose_command_arguments(diag_p: argparse.ArgumentParser) -> None:
-    _add_diagnose_arguments(diag_p)
-    diag_p.set_defaults(run=_run_diagnose)
-
-
 #: command -> (its one-line help, the function that adds its arguments), in ``--help`` order.
 COMMANDS = {
     "lint": ("report problems in policy files", _lint_arguments),
@@ -642,19 +643,15 @@ COMMANDS = {
     "explain": ("show which initializer each weight gets, and why", _explain_arguments),
     "audit": ("report what is wrong with a model's initial weights", _audit_arguments),
     "lsp": ("run the language server on stdin/stdout (needs the [lsp] extra)", _lsp_arguments),
-    "diagnose": ("activation and gradient statistics at init", _diagnose_command_arguments),
+    "diagnose": ("activation and gradient statistics at init", _diagnose_arguments),
 }
-
-
-def _command_of(argv: Sequence[str]) -> str | None:
-    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (never raises for user errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser(_command_of(argv)).parse_args(argv)
+        args = build_parser(command_of(argv)).parse_args(argv)
         return int(args.run(args))
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
@@ -668,24 +665,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (exc.name or "").split(".")[0] not in ("keras", "numpy", "tensorflow", "jax", "torch"):
             raise
         _error(
-            f"`initpolicy {_command_of(argv)}` needs Keras and a backend ({exc}); install them, "
+            f"`initpolicy {command_of(argv)}` needs Keras and a backend ({exc}); install them, "
             "e.g. pip install 'keras-initpolicy[tensorflow]'"
         )
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-
-
-def _difflib():
-    import difflib  # late: only `fmt --diff` needs it
-
-    return difflib
-
-
-def _json():
-    import json  # late: only JSON output needs it
-
-    return json
 
 
 if __name__ == "__main__":  # pragma: no cover

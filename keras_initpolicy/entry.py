@@ -14,16 +14,20 @@ from __future__ import annotations
 import gc
 import sys
 
-__all__ = ["SHORT_LIVED", "script"]
+__all__ = ["SHORT_LIVED", "command_of", "script"]
 
 #: Commands that read a few files and exit.
 SHORT_LIVED = frozenset({"lint", "fmt"})
 
 
+def command_of(argv) -> str | None:
+    """The command named on a command line (its first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def script() -> int:
     """Run the command named in ``sys.argv``; return its exit status."""
-    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
-    if command in SHORT_LIVED:
+    if command_of(sys.argv[1:]) in SHORT_LIVED:
         gc.disable()
     from .cli import main  # late: loaded once the collector is set up (the point of this module)
 

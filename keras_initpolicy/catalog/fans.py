@@ -45,9 +45,15 @@ def shape_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     >>> shape_fans(()), shape_fans((7,)), shape_fans((256, 512))
     ((1, 1), (7, 7), (256, 512))
     """
-    if type(shape) is not tuple or not all(type(d) is int for d in shape):
-        shape = tuple(int(d) for d in shape)
-    return _shape_fans(shape)
+    return _shape_fans(_int_shape(shape))
+
+
+def _int_shape(shape) -> tuple[int, ...]:
+    """``shape`` as a tuple of Python ints (returned as is when it already is one: the common,
+    per-weight case)."""
+    if type(shape) is tuple and all(type(d) is int for d in shape):
+        return shape
+    return tuple(int(d) for d in shape)
 
 
 @lru_cache(maxsize=4096)  # called for every weight; models repeat a few shapes
@@ -114,8 +120,7 @@ def layer_fans(
     """
     if mode not in FAN_MODES:
         raise ValueError(f"Argument `mode` must be one of layer, shape. Received: mode={mode!r}")
-    if type(shape) is not tuple or not all(type(d) is int for d in shape):
-        shape = tuple(int(d) for d in shape)
+    shape = _int_shape(shape)
     fan_in, fan_out = _shape_fans(shape)
     if mode == "shape" or len(shape) < 2:
         return fan_in, fan_out

@@ -288,9 +288,9 @@ def _reseed(state: ScopeState, request: WeightRequest) -> tuple:
     draw: under ``@seed`` (unless the code set the seed itself), or when that stream was already
     drawn from in this scope; ``(None, False)`` to leave the weight as it is."""
     original = request.original
+    if not _may_be_random(original):
+        return None, False  # "zeros", Ones(): nothing to reseed
     default = "glorot_uniform" if original is None else original  # as Layer.add_weight does
-    if isinstance(default, str) and not _random_name(default):
-        return None, False  # "zeros", "ones": nothing to reseed (checked once per name)
     try:
         resolved = keras.initializers.get(default)
     except (ValueError, TypeError):
