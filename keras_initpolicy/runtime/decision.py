@@ -273,6 +273,8 @@ def _match_and_fans(resolver: Resolver, request: WeightRequest, activation: Acti
 
 
 _LINEAR_OWN = ActivationInfo("linear", None, "own")
+#: Attributes no two layers share: a policy whose predicates read them decides without the memo.
+_IDENTITY_ATTRIBUTES = frozenset({"name", "path"})
 #: Layer attributes the fans read (``catalog.fans.layer_fans``): part of the memo key.
 _FAN_ATTRIBUTES = ("groups", "equation")
 
@@ -282,6 +284,8 @@ def _memo_key(resolver: Resolver, request: WeightRequest, activation: Activation
     layer classes, the attributes the rules' predicates read, the attributes the fans read."""
     layer = request.layer
     names = resolver.attributes
+    if not _IDENTITY_ATTRIBUTES.isdisjoint(names):
+        return None  # keyed on each layer's name or path: every key would be new
     key = [request.weight, request.shape, type(layer), activation.name, activation.negative_slope]
     try:
         key.extend(_Attributes(layer).get(a) for a in _FAN_ATTRIBUTES)
