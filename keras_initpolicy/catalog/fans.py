@@ -30,7 +30,7 @@ from __future__ import annotations
 from functools import lru_cache
 from math import prod
 
-__all__ = ["layer_fans", "shape_fans", "einsum_fans", "FAN_MODES"]
+__all__ = ["layer_fans", "shape_fans", "einsum_fans", "fan_attributes", "FAN_MODES"]
 
 FAN_MODES = ("layer", "shape")
 
@@ -140,6 +140,20 @@ def layer_fans(
     if groups > 1 and len(shape) >= 3:
         fan_out = fan_out // groups if fan_out % groups == 0 else fan_out / groups
     return fan_in, fan_out
+
+
+@lru_cache(maxsize=4096)
+def fan_attributes(class_names: tuple[str, ...], weight_name: str) -> tuple[str, ...]:
+    """The layer attributes ``layer_fans`` reads for this weight of a layer of these classes
+    (what a cache of its results must key on).
+
+    >>> fan_attributes(("Conv2D",), "kernel"), fan_attributes(("Dense",), "bias")
+    (('groups',), ())
+    """
+    kind = _weight_kind(class_names, weight_name)
+    if kind == "einsum":
+        return ("equation",)
+    return ("groups",) if kind in ("kernel", "transpose") else ()
 
 
 @lru_cache(maxsize=4096)  # called for every weight; a model has a few layer classes

@@ -34,7 +34,8 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from typing import NamedTuple
 from types import MappingProxyType
 
 import keras
@@ -47,6 +48,8 @@ from ..language.nodes import InitCall
 __all__ = [
     "WeightContext",
     "compile_initializer",
+    "Recipe",
+    "recipe",
     "evaluated_arguments",
     "formula_arguments",
     "variance_scaling_params",
@@ -102,8 +105,10 @@ class ScaledIdentity(keras.initializers.Identity):
         return {"gain": self.gain}
 
 
-@dataclass(frozen=True)
-class WeightContext:
+_NO_VARIABLES: Mapping[str, float] = MappingProxyType({})
+
+
+class WeightContext(NamedTuple):
     """What the compiler needs to know about one weight.
 
     ``fan_in``/``fan_out`` are layer-aware (``fans.layer_fans``), ``shape_fan_in``/
@@ -113,6 +118,9 @@ class WeightContext:
     the per-weight seed already derived by the caller (None: unseeded). ``variables`` binds the
     names formulas read: ``fan_in``/``fan_out`` default to the fields above; ``depth`` and
     ``blocks`` are present only when the layer sits in an ``@blocks`` block.
+
+    A named tuple: one is made per compiled weight, and a tuple costs a fraction of a frozen
+    dataclass to make.
     """
 
     shape: tuple[int, ...]
@@ -124,14 +132,11 @@ class WeightContext:
     activation: str = "linear"
     negative_slope: float | None = None
     seed: int | None = None
-    variables: Mapping[str, float] = field(default_factory=lambda: _NO_VARIABLES)
+    variables: Mapping[str, float] = _NO_VARIABLES
 
     def bindings(self) -> dict[str, float]:
         """Every variable a formula may read for this weight."""
         return {"fan_in": float(self.fan_in), "fan_out": float(self.fan_out), **self.variables}
-
-
-_NO_VARIABLES: Mapping[str, float] = MappingProxyType({})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -311,7 +316,35 @@ def compile_initializer(init: InitCall, ctx: WeightContext) -> keras.initializer
     Called once per weight: what to build is worked out once per rule and weight context
     (everything but the seed) and remembered; each call makes a new instance with its seed.
     """
-    key = (
+    return recipe(init, ctx).make(ctx.seed)
+
+
+class Recipe(NamedTuple):
+    """What a rule compiles to for one weight context, but the seed."""
+
+    cls: type
+    params: dict
+    seeded: bool  # the class takes a seed (it draws random values)
+
+    def make(self, seed: int | None) -> keras.initializers.Initializer:
+        return self.cls(**self.params, seed=seed) if self.seeded else self.cls(**self.params)
+
+
+def recipe(init: InitCall, ctx: WeightContext) -> Recipe:
+    """The recipe of ``compile_initializer(init, ctx)``, worked out once per rule and context."""
+    key = _recipe_key(init, ctx)
+    found = _recipes.get(key)
+    if found is None:
+        found = Recipe(*_recipe(init, ctx))
+        if len(_recipes) >= _MAX_RECIPES:
+            _recipes.clear()
+        _recipes[key] = found
+    return found
+
+
+def _recipe_key(init: InitCall, ctx: WeightContext) -> tuple:
+    variables = ctx.variables
+    return (
         init,
         ctx.shape,
         ctx.dtype,
@@ -321,19 +354,11 @@ def compile_initializer(init: InitCall, ctx: WeightContext) -> keras.initializer
         ctx.shape_fan_out,
         ctx.activation,
         ctx.negative_slope,
-        tuple(sorted(ctx.variables.items())) if ctx.variables else (),
+        tuple(sorted(variables.items())) if variables else (),
     )
-    recipe = _recipes.get(key)
-    if recipe is None:
-        recipe = _recipe(init, ctx)
-        if len(_recipes) >= _MAX_RECIPES:
-            _recipes.clear()
-        _recipes[key] = recipe
-    cls, params, seeded = recipe
-    return cls(**params, seed=ctx.seed) if seeded else cls(**params)
 
 
-_recipes: dict[tuple, tuple] = {}
+_recipes: dict[tuple, Recipe] = {}
 _MAX_RECIPES = 8192
 
 

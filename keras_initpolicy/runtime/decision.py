@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import keras
 
-from ..catalog.fans import layer_fans, shape_fans
+from ..catalog.fans import fan_attributes, layer_fans, shape_fans
 from ..errors import PolicyError
 from ..policy import Policy
 from ..resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver, reads_activation
 from . import hooks
 from .activation import ActivationInfo, class_names, own_activation
-from .compile import WeightContext, compile_initializer, formula_arguments, rule_seed
+from .compile import WeightContext, formula_arguments, recipe, rule_seed
 from .seeding import derive_seed
 from .structure import block_variables
 
@@ -180,13 +180,15 @@ def initializer_attr(layer, initializer, weight: str | None = None) -> str | Non
 # -- the decision ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, kw_only=True)
 class WeightRequest:
     """Everything a decision needs to know about one weight, captured when Keras creates it.
 
     Decisions are made from a request (never from positional arguments replayed later), so a
     weight decided provisionally and re-decided when its graph completes or its scope ends is
-    decided from exactly the facts it was created with.
+    decided from exactly the facts it was created with. Keyword-only, and never changed once
+    made (not ``frozen``: one is made per weight, and a frozen dataclass costs nearly three
+    times as much to make).
     """
 
     layer: object
@@ -275,22 +277,24 @@ def _match_and_fans(resolver: Resolver, request: WeightRequest, activation: Acti
 _LINEAR_OWN = ActivationInfo("linear", None, "own")
 #: Attributes no two layers share: a policy whose predicates read them decides without the memo.
 _IDENTITY_ATTRIBUTES = frozenset({"name", "path"})
-#: Layer attributes the fans read (``catalog.fans.layer_fans``): part of the memo key.
-_FAN_ATTRIBUTES = ("groups", "equation")
 
 
 def _memo_key(resolver: Resolver, request: WeightRequest, activation: ActivationInfo):
     """Everything ``_match_and_fans`` reads, or None when some of it is not hashable: the
-    layer classes, the attributes the rules' predicates read, the attributes the fans read."""
+    layer classes, the attributes the rules' predicates read, the attributes the fans read
+    (``fan_attributes``: ``groups`` of a conv kernel, ``equation`` of an EinsumDense's)."""
     layer = request.layer
-    names = resolver.attributes
-    if not _IDENTITY_ATTRIBUTES.isdisjoint(names):
+    names = _predicate_attributes(resolver)
+    if names is None:
         return None  # keyed on each layer's name or path: every key would be new
-    key = [request.weight, request.shape, type(layer), activation.name, activation.negative_slope]
-    try:
-        key.extend(_Attributes(layer).get(a) for a in _FAN_ATTRIBUTES)
-    except Exception:  # noqa: BLE001 - a user layer's property may fail mid-build: no memo
-        return None
+    cls = type(layer)
+    key = [request.weight, request.shape, cls, activation.name, activation.negative_slope]
+    fan_attrs = fan_attributes(class_names(layer), request.weight)
+    if fan_attrs:
+        try:
+            key.extend(_Attributes(layer).get(a) for a in fan_attrs)
+        except Exception:  # noqa: BLE001 - a user layer's property may fail mid-build: no memo
+            return None
     if names:
         facts = _LayerAttrs(layer, activation)
         key.extend(facts.get(a) for a in names)
@@ -309,6 +313,16 @@ def _memo_key(resolver: Resolver, request: WeightRequest, activation: Activation
     return key
 
 
+@functools.lru_cache(maxsize=32)
+def _predicate_attributes(resolver: Resolver) -> tuple[str, ...] | None:
+    """The attributes the memo key reads besides the activation (already part of it), or None
+    when a predicate reads a layer's name or path."""
+    names = resolver.attributes
+    if not _IDENTITY_ATTRIBUTES.isdisjoint(names):
+        return None
+    return tuple(a for a in names if a != "activation")
+
+
 @functools.lru_cache(maxsize=4096)  # read for every matched weight
 def _fans_mode(init) -> str:
     return str(init.keywords.get("fans", "layer"))
@@ -325,26 +339,30 @@ def compile_decision(
     match = decision.match
     init = match.rule.init
     shape = request.shape
-    sfi, sfo = shape_fans(shape)
-    seed = derive_seed(
-        policy.seed, rule_seed(init), request.ordinal, request.weight, request.occurrence
-    )
+    activation = decision.activation
     ctx = WeightContext(
-        shape=shape,
-        dtype=request.dtype,
-        fan_in=decision.fan_in,
-        fan_out=decision.fan_out,
-        shape_fan_in=sfi,
-        shape_fan_out=sfo,
-        activation=decision.activation.name,
-        negative_slope=decision.activation.negative_slope,
-        seed=seed,
-        variables=block_variables(policy, request.layer, blocks)
+        shape,
+        request.dtype,
+        decision.fan_in,
+        decision.fan_out,
+        *shape_fans(shape),
+        activation.name,
+        activation.negative_slope,
+        None,  # the seed: derived below, only for an initializer that draws from one
+        block_variables(policy, request.layer, blocks)
         if init.args and formula_arguments(init)
         else {},
     )
     try:
-        decision.initializer = compile_initializer(init, ctx)
+        found = recipe(init, ctx)
+        seed = (
+            derive_seed(
+                policy.seed, rule_seed(init), request.ordinal, request.weight, request.occurrence
+            )
+            if found.seeded
+            else None
+        )
+        decision.initializer = found.make(seed)
     except PolicyError as exc:
         raise build_error(request, match, exc.message) from None
     except (ValueError, TypeError) as exc:

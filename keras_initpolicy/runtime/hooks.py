@@ -40,6 +40,7 @@ __all__ = [
     "sublayers",
     "own_weights",
     "building_stack",
+    "creator_of",
     "suspend_policies",
     "policies_suspended",
 ]
@@ -129,8 +130,10 @@ class suspend_policies:
 
 
 def install(callbacks) -> None:
-    """Install the hooks once. ``callbacks`` provides ``on_new_layer(layer, cls, args, kwargs,
-    creator)``, ``on_add_weight(layer, original, kwargs)`` and ``on_functional(model)``."""
+    """Install the hooks once. ``callbacks`` provides ``wants_new_layer()``,
+    ``on_new_layer(layer, cls, args, kwargs, caller)`` (``caller``: the constructing frame, for
+    :func:`creator_of`; valid during the call only), ``on_add_weight(layer, original, args,
+    kwargs)`` and ``on_functional(model)``."""
     global _installed
     with _lock:
         if _installed:
@@ -143,8 +146,7 @@ def install(callbacks) -> None:
         def __new__(cls, *args, **kwargs):
             obj = new_orig(cls, *args, **kwargs)
             if not _suspended.get() and callbacks.wants_new_layer():
-                creator = _creator_of(sys._getframe(1))
-                callbacks.on_new_layer(obj, cls, args, kwargs, creator)
+                callbacks.on_new_layer(obj, cls, args, kwargs, sys._getframe(1))
             return obj
 
         @functools.wraps(add_weight_orig)
@@ -175,7 +177,7 @@ def install(callbacks) -> None:
         _installed = True
 
 
-def _creator_of(frame):
+def creator_of(frame):
     """The layer whose code is constructing this one (LSTM -> its cell, Bidirectional -> its
     copies, MultiHeadAttention -> its projections), or None when user code constructs it.
 

@@ -98,16 +98,19 @@ class _Callbacks:
         return _current.get() is not None
 
     @staticmethod
-    def on_new_layer(layer, cls, args, kwargs, creator) -> None:
+    def on_new_layer(layer, cls, args, kwargs, caller) -> None:
         state = _current.get()
         if state is None:
             return
-        explicit = _explicit_initializers(cls, args, kwargs)
-        if creator is not None and type(creator).__module__.startswith("keras."):
-            # A Keras layer building its parts (LSTM -> cell, MHA -> EinsumDense) passes its own
-            # initializers down: they are explicit only if the user gave them to the outer layer.
-            outer = hooks.layer_state(creator)
-            explicit &= outer.explicit if outer is not None else frozenset()
+        explicit = _explicit_initializers(cls, args, kwargs) if args or kwargs else ()
+        if explicit:
+            creator = hooks.creator_of(caller)  # a frame walk: only when there is something
+            if creator is not None and type(creator).__module__.startswith("keras."):
+                # A Keras layer building its parts (LSTM -> cell, MHA -> EinsumDense) passes its
+                # own initializers down: they are explicit only if the user gave them to the
+                # outer layer.
+                outer = hooks.layer_state(creator)
+                explicit &= outer.explicit if outer is not None else frozenset()
         hooks.attach_state(layer, LayerState(state, 0, frozenset(explicit)))
         state.layers.append(weakref.ref(layer))
 

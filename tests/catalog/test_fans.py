@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keras_initpolicy.catalog.fans import einsum_fans, layer_fans, shape_fans
+from keras_initpolicy.catalog.fans import einsum_fans, fan_attributes, layer_fans, shape_fans
 
 SHAPES = [(), (7,), (256, 512), (5, 16, 32), (3, 3, 64, 128), (2, 3, 3, 8, 4)]
 
@@ -147,10 +147,17 @@ class _Recording(dict):
         (("LSTM",), "recurrent_kernel", (8, 32)),
     ],
 )
-def test_fans_read_only_the_attributes_the_decision_memo_keys_on(classes, weight, shape):
-    """runtime/decision.py remembers fans per layer class, weight, shape and the attributes in
-    ``_FAN_ATTRIBUTES``; a fan rule that read another attribute would be remembered wrongly."""
-    decision = pytest.importorskip("keras_initpolicy.runtime.decision")
+def test_fans_read_only_the_attributes_fan_attributes_names(classes, weight, shape):
+    """runtime/decision.py remembers fans per layer class, weight, shape and the attributes
+    ``fan_attributes`` names for them; a fan rule that read another attribute would be
+    remembered wrongly."""
     config = _Recording(groups=2, equation="abc,cde->abe", units=8, filters=8)
     layer_fans(classes, config, weight, shape)
-    assert config.read <= set(decision._FAN_ATTRIBUTES)
+    assert config.read <= set(fan_attributes(classes, weight))
+
+
+def test_fan_attributes_name_what_changes_the_fans():
+    assert fan_attributes(("Conv2D", "BaseConv"), "kernel") == ("groups",)
+    assert fan_attributes(("EinsumDense",), "kernel") == ("equation",)
+    assert fan_attributes(("DepthwiseConv2D", "BaseDepthwiseConv"), "kernel") == ()
+    assert fan_attributes(("Conv2D", "BaseConv"), "bias") == ()

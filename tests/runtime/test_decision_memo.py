@@ -20,7 +20,18 @@ RELU = ActivationInfo("relu", 0.0, "own")
 
 def _request(layer, weight="kernel", shape=None, ordinal=1):
     shape = tuple(shape or layer.kernel.shape)
-    return WeightRequest(layer, (), weight, shape, "float32", True, None, None, False, ordinal)
+    return WeightRequest(
+        layer=layer,
+        chain=(),
+        weight=weight,
+        shape=shape,
+        dtype="float32",
+        trainable=True,
+        original=None,
+        attr=None,
+        explicit=False,
+        ordinal=ordinal,
+    )
 
 
 def _built(layer, input_shape):
@@ -87,7 +98,16 @@ def test_explicit_and_keras_default_decisions_keep_their_own_initializer():
     b = _built(layers.Dense(8), (None, 8))
     mine = keras.initializers.Orthogonal(seed=3)
     explicit = WeightRequest(
-        b, (), "kernel", (8, 8), "float32", True, mine, "kernel_initializer", True, 2
+        layer=b,
+        chain=(),
+        weight="kernel",
+        shape=(8, 8),
+        dtype="float32",
+        trainable=True,
+        original=mine,
+        attr="kernel_initializer",
+        explicit=True,
+        ordinal=2,
     )
     decide(policy, resolver, _request(a), RELU, memo=memo)
     kept = decide(policy, resolver, explicit, RELU, memo=memo)
