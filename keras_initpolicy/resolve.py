@@ -27,12 +27,18 @@ __all__ = [
     "reads_activation",
     "resolve_by_definition",
     "KERNEL_LIKE_EXCLUDED",
+    "is_kernel_like",
 ]
 
 #: Trainable rank>=2 weights that are nevertheless not "kernel-like" (SPEC §2). ``bias`` is here
 #: because EinsumDense (MultiHeadAttention's projections) makes rank-2 biases; see
 #: docs/design-decisions.md.
 KERNEL_LIKE_EXCLUDED = frozenset({"recurrent_kernel", "bias"})
+
+
+def is_kernel_like(weight: str, shape: tuple) -> bool:
+    """SPEC §2, for a trainable weight: rank >= 2 and not ``recurrent_kernel`` (nor ``bias``)."""
+    return len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED
 
 _MISSING = object()
 
@@ -139,7 +145,7 @@ class Resolver:
             bucket.sort(key=lambda rs: (rs[1].specificity, rs[0].index), reverse=True)
         self._attrs = tuple(sorted(attrs))
         self._cache: dict[tuple, Match | None] = {}
-        self._sensitive: dict[tuple, bool] = {}
+        self._targeting: dict[tuple, tuple[bool, bool]] = {}
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -155,18 +161,36 @@ class Resolver:
         ignored) reads ``activation`` in a predicate or in its initializer (``auto``,
         ``variant=kwon``, ``negative_slope=auto``). Conservative and cached per class chain.
         """
+        return self.targeting(chain_classes, weight, kernel_like)[1]
+
+    def may_target(
+        self, chain_classes: Sequence[tuple[str, ...]], weight: str, kernel_like: bool
+    ) -> bool:
+        """Could some rule decide this weight, whatever its layers' attributes (predicates
+        ignored)? When not, the weight keeps Keras's or its code's initializer."""
+        return self.targeting(chain_classes, weight, kernel_like)[0]
+
+    def targeting(
+        self, chain_classes: Sequence[tuple[str, ...]], weight: str, kernel_like: bool
+    ) -> tuple[bool, bool]:
+        """``(may_target, activation_sensitive)`` in one cached lookup."""
         key = (tuple(chain_classes), weight, kernel_like)
-        hit = self._sensitive.get(key)
+        hit = self._targeting.get(key)
         if hit is None:
-            hit = self._sensitive[key] = any(
-                (sel.weight == weight if sel.weight is not None else kernel_like)
-                and (
-                    any(p.attr == "activation" for p in sel.predicates)
-                    or reads_activation(rule.init)
-                )
+            candidates = [
+                (rule, sel)
                 for classes in chain_classes
                 for name in (*classes, "*")
                 for rule, sel in self._by_class.get(name, ())
+                if (sel.weight == weight if sel.weight is not None else kernel_like)
+            ]
+            hit = self._targeting[key] = (
+                bool(candidates),
+                any(
+                    any(p.attr == "activation" for p in sel.predicates)
+                    or reads_activation(rule.init)
+                    for rule, sel in candidates
+                ),
             )
         return hit
 

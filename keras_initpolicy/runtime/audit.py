@@ -30,7 +30,7 @@ import numpy as np
 from ..catalog.fans import layer_fans, shape_fans
 from ..checks.diagnostics import CODES, SEVERITY_RANK, Diagnostics, Finding
 from ..policy import load
-from ..resolve import KERNEL_LIKE_EXCLUDED
+from ..resolve import is_kernel_like
 from . import hooks
 from .activation import class_names
 from .chains import chain_findings, fan_config
@@ -75,7 +75,7 @@ class WeightValues:
     @property
     def kernel_like(self) -> bool:
         """SPEC §2: trainable, rank >= 2, not ``recurrent_kernel`` (nor a rank-2 ``bias``)."""
-        return self.trainable and len(self.shape) >= 2 and self.name not in KERNEL_LIKE_EXCLUDED
+        return self.trainable and is_kernel_like(self.name, self.shape)
 
     @property
     def constant(self) -> bool:

@@ -15,7 +15,7 @@ import keras
 from ..catalog.fans import fan_attributes, layer_fans, shape_fans
 from ..errors import PolicyError
 from ..policy import Policy
-from ..resolve import KERNEL_LIKE_EXCLUDED, LayerFacts, Match, Resolver, reads_activation
+from ..resolve import LayerFacts, Match, Resolver, is_kernel_like, reads_activation
 from . import hooks
 from .activation import ActivationInfo, class_names, own_activation
 from .compile import WeightContext, formula_arguments, recipe, rule_seed
@@ -209,7 +209,7 @@ class WeightRequest:
 
     @property
     def kernel_like(self) -> bool:
-        return len(self.shape) >= 2 and self.weight not in KERNEL_LIKE_EXCLUDED
+        return is_kernel_like(self.weight, self.shape)
 
 
 def decide(

@@ -28,7 +28,7 @@ from ..catalog.fans import shape_fans
 from ..errors import ExplicitKeepWarning, UnusedRuleWarning
 from ..policy import Policy, load
 from ..project import project_policy
-from ..resolve import Resolver
+from ..resolve import Resolver, is_kernel_like
 from . import hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
 from .backends import Placeholder
@@ -80,6 +80,7 @@ class ScopeState:
     block_counts: dict | None = None  # @blocks stack -> blocks, once a graph or the scope ended
     placeholder: Placeholder = field(default_factory=Placeholder)  # for weights awaiting a graph
     decisions: dict = field(default_factory=dict)  # decide()'s memo: layers that look the same
+    targeting: dict = field(default_factory=dict)  # _targeting()'s memo
 
     def __post_init__(self) -> None:
         self.resolver = resolver_for(self.policy)
@@ -182,17 +183,28 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     occurrence = layer_state.counts[weight] = layer_state.counts.get(weight, -1) + 1
     if not trainable and not _may_be_random(initializer):
         return original(layer, **kwargs)  # state drawn from no seed: nothing to reseed or record
+    chain = tuple(enclosing_layers(layer))
     attr = initializer_attr(layer, initializer, weight)
+    explicit = attr is not None and attr in layer_state.explicit
+    if trainable:
+        targeted, sensitive = _targeting(state, layer, chain, weight, shape)
+        if not targeted and not _may_be_random(initializer):
+            # No rule can decide it and it draws from no seed (BatchNormalization's beta):
+            # Keras's own initialization, counted like any other weight.
+            if state.active:
+                state.weights += 1
+                state.explicit += explicit
+            return original(layer, **kwargs)
     request = WeightRequest(
         layer=layer,
-        chain=tuple(enclosing_layers(layer)),
+        chain=chain,
         weight=weight,
         shape=shape,
         dtype=kwargs.get("dtype") or getattr(layer, "variable_dtype", None),
         trainable=bool(trainable),
         original=initializer,
         attr=attr,
-        explicit=attr is not None and attr in layer_state.explicit,
+        explicit=explicit,
         ordinal=layer_state.ordinal,
         occurrence=occurrence,
     )
@@ -204,13 +216,7 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     )
     # A weight whose layer has no activation of its own may change rule once the graph is
     # known: when some predicate reads `activation`, or its initializer depends on it.
-    pending = own is None and state.resolver.activation_sensitive(
-        tuple(class_names(lyr) for lyr in (layer, *request.chain))
-        if request.chain
-        else (class_names(layer),),
-        weight,
-        request.kernel_like,
-    )
+    pending = own is None and sensitive
     # A rule that reads `blocks` waits, too: later blocks of the model do not exist yet.
     late = pending or _reads_blocks(decision)
     record = WeightRecord(
@@ -243,6 +249,18 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     if record.placeholder:
         state.placeholders.append(record)
     return variable
+
+
+def _targeting(state: ScopeState, layer, chain: tuple, weight: str, shape: tuple) -> tuple:
+    """``Resolver.targeting`` for this weight — ``(some rule may decide it, the activation may
+    change which)`` — remembered per layer and enclosing classes in the scope."""
+    kernel_like = is_kernel_like(weight, shape)
+    key = (weight, kernel_like, type(layer), *map(type, chain))
+    found = state.targeting.get(key)
+    if found is None:
+        classes = tuple(class_names(lyr) for lyr in (layer, *chain))
+        found = state.targeting[key] = state.resolver.targeting(classes, weight, kernel_like)
+    return found
 
 
 def _may_be_random(initializer) -> bool:
