@@ -240,10 +240,9 @@ def decide(
         found = _match_and_fans(resolver, request, activation)
         if key is not None:
             memo[key] = found
-    match, fan_in, fan_out = found
+    match, fan_in, fan_out, graph_dep = found
     if match is None:
         return Decision(request.original, "keras-default", None, activation, fan_in, fan_out)
-    graph_dep = reads_activation(match.rule.init)
     if request.explicit and policy.explicit == "keep":
         return Decision(request.original, "explicit", match, activation, fan_in, fan_out, graph_dep)
     decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
@@ -253,14 +252,15 @@ def decide(
 
 
 def _match_and_fans(resolver: Resolver, request: WeightRequest, activation: ActivationInfo):
-    """``(winning rule or None, fan_in, fan_out)``: layer-aware fans when a rule matched."""
+    """``(winning rule or None, fan_in, fan_out, its initializer reads the activation)``:
+    layer-aware fans when a rule matched."""
     layer, shape = request.layer, request.shape
     layer_facts = [facts_for(layer, activation)]
     for outer in request.chain:
         layer_facts.append(facts_for(outer, own_activation(outer) or _LINEAR_OWN))
     match = resolver.resolve(layer_facts, request.weight, request.kernel_like)
     if match is None:
-        return None, *shape_fans(shape)
+        return None, *shape_fans(shape), False
     try:
         fans = layer_fans(
             class_names(layer),
@@ -271,7 +271,7 @@ def _match_and_fans(resolver: Resolver, request: WeightRequest, activation: Acti
         )
     except Exception:  # noqa: BLE001 - fall back to Keras's own rule on odd shapes
         fans = shape_fans(shape)
-    return match, *fans
+    return match, *fans, reads_activation(match.rule.init)
 
 
 _LINEAR_OWN = ActivationInfo("linear", None, "own")
@@ -289,12 +289,12 @@ def _memo_key(resolver: Resolver, request: WeightRequest, activation: Activation
         return None  # keyed on each layer's name or path: every key would be new
     cls = type(layer)
     key = [request.weight, request.shape, cls, activation.name, activation.negative_slope]
-    fan_attrs = fan_attributes(class_names(layer), request.weight)
-    if fan_attrs:
+    for name in fan_attributes(class_names(layer), request.weight):
         try:
-            key.extend(_Attributes(layer).get(a) for a in fan_attrs)
+            value = getattr(layer, name, None)
         except Exception:  # noqa: BLE001 - a user layer's property may fail mid-build: no memo
             return None
+        key.append(value if _is_plain(value) else None)  # as ``_Attributes`` reads it
     if names:
         facts = _LayerAttrs(layer, activation)
         key.extend(facts.get(a) for a in names)

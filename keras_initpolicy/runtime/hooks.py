@@ -130,7 +130,7 @@ class suspend_policies:
 
 
 def install(callbacks) -> None:
-    """Install the hooks once. ``callbacks`` provides ``wants_new_layer()``,
+    """Install the hooks once. ``callbacks`` provides
     ``on_new_layer(layer, cls, args, kwargs, caller)`` (``caller``: the constructing frame, for
     :func:`creator_of`; valid during the call only), ``on_add_weight(layer, original, args,
     kwargs)`` and ``on_functional(model)``."""
@@ -145,7 +145,7 @@ def install(callbacks) -> None:
 
         def __new__(cls, *args, **kwargs):
             obj = new_orig(cls, *args, **kwargs)
-            if not _suspended.get() and callbacks.wants_new_layer():
+            if not _suspended.get():
                 callbacks.on_new_layer(obj, cls, args, kwargs, sys._getframe(1))
             return obj
 

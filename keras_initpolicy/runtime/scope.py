@@ -95,10 +95,6 @@ class ScopeState:
 
 class _Callbacks:
     @staticmethod
-    def wants_new_layer() -> bool:
-        return _current.get() is not None
-
-    @staticmethod
     def on_new_layer(layer, cls, args, kwargs, caller) -> None:
         state = _current.get()
         if state is None:
@@ -124,7 +120,7 @@ class _Callbacks:
         # ``kwargs`` is the hook's own dict (``**kwargs``): ours to complete and change.
         for key, value in zip(("shape", "initializer", "dtype"), args, strict=False):
             kwargs.setdefault(key, value)
-        return _add_weight(state, layer, original, kwargs)
+        return _add_weight(state, layer_state, layer, original, kwargs)
 
     @staticmethod
     def on_functional(model) -> None:
@@ -150,8 +146,8 @@ def _init_params(cls) -> tuple[str, ...]:
 _NO_GRAPH = ActivationInfo("linear", None, "default (no graph)")
 
 
-def _layer_state(state: ScopeState, layer) -> LayerState:
-    layer_state = hooks.layer_state(layer)
+def _numbered(state: ScopeState, layer_state: LayerState | None, layer) -> LayerState:
+    """``layer``'s state (``layer_state``, or a new one), numbered in ``state``."""
     if layer_state is None:  # created outside any scope, built inside this one
         layer_state = LayerState(state, 0)
         hooks.attach_state(layer, layer_state)
@@ -170,7 +166,7 @@ def _shape(shape) -> tuple[int, ...] | None:
         return None
 
 
-def _add_weight(state: ScopeState, layer, original, kwargs):
+def _add_weight(state: ScopeState, layer_state: LayerState | None, layer, original, kwargs):
     trainable = kwargs.get("trainable", True)
     initializer = kwargs.get("initializer")
     if not trainable and state.policy.seed is None and isinstance(initializer, str | dict | None):
@@ -179,7 +175,7 @@ def _add_weight(state: ScopeState, layer, original, kwargs):
     if shape is None:
         return original(layer, **kwargs)
     weight = kwargs.get("name") or "weight"
-    layer_state = _layer_state(state, layer)
+    layer_state = _numbered(state, layer_state, layer)
     occurrence = layer_state.counts[weight] = layer_state.counts.get(weight, -1) + 1
     if not trainable and not _may_be_random(initializer):
         return original(layer, **kwargs)  # state drawn from no seed: nothing to reseed or record
