@@ -40,6 +40,7 @@ def is_kernel_like(weight: str, shape: tuple) -> bool:
     """SPEC §2, for a trainable weight: rank >= 2 and not ``recurrent_kernel`` (nor ``bias``)."""
     return len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED
 
+
 _MISSING = object()
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "BACKENDS",
     "UnsupportedBackendError",
     "Placeholder",
+    "computes_now",
 ]
 
 
@@ -135,6 +136,16 @@ def _concrete_tensorflow(value) -> bool:
     import tensorflow as tf
 
     return isinstance(value, tf.Tensor) and hasattr(value, "numpy")  # eager, not symbolic
+
+
+def computes_now(value) -> bool:
+    """Is ``value`` (a layer's first call argument, maybe nested) a concrete tensor, so the call
+    computes now rather than being traced (a JAX tracer, a ``tf.function`` graph tensor)?"""
+    flat = keras.tree.flatten(value)
+    if not flat:
+        return False
+    check = _SHAREABLE.get(keras.backend.backend())
+    return True if check is None else check(flat[0])  # torch and numpy compute eagerly
 
 
 #: Backends whose variables copy or merely reference an immutable initial value, so one zeros

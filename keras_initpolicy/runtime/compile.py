@@ -35,8 +35,8 @@ import functools
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import NamedTuple
 from types import MappingProxyType
+from typing import NamedTuple
 
 import keras
 

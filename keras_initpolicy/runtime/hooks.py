@@ -5,6 +5,9 @@ Written against Keras 3.15 (checked with 3.10–3.15 source layouts): it relies 
 - the name-scope stack (``global_state`` ``name_scope_stack``, entries with ``.caller``) that
   ``Layer.__call__``/``build`` open, to know which layers are building or calling,
 - ``keras.layers.Layer.add_weight(shape=..., initializer=..., name=..., trainable=...)``,
+- ``keras.layers.Layer._maybe_build(call_spec)``, run by every ``Layer.__call__`` before ``call``,
+  and ``CallSpec.eager`` (its tensor arguments are backend tensors, not ``KerasTensor``s), with
+  the symbolic and stateless scopes (a trace, not a computation),
 - ``keras.src.models.functional.Functional.__init__`` (a graph is complete when it returns),
 - ``keras.src.saving.saving_lib.load_model`` and
   ``keras.src.legacy.saving.legacy_h5_format.load_model_from_hdf5`` (loading runs without any
@@ -28,6 +31,8 @@ from contextvars import ContextVar
 
 import keras
 from keras.src.backend.common import global_state
+from keras.src.backend.common.stateless_scope import in_stateless_scope
+from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 from keras.src.legacy.saving import legacy_h5_format
 from keras.src.models.functional import Functional
 from keras.src.saving import saving_lib
@@ -40,6 +45,7 @@ __all__ = [
     "sublayers",
     "own_weights",
     "building_stack",
+    "building_graph",
     "creator_of",
     "suspend_policies",
     "policies_suspended",
@@ -55,6 +61,7 @@ HOOKED_SURFACE = {
         <= set(inspect.signature(_ORIGINAL["add_weight"]).parameters)
     ),
     "Functional.__init__": lambda: "__init__" in Functional.__dict__,
+    "Layer._maybe_build(call_spec), CallSpec.eager": lambda: _maybe_build_works(),
     "saving_lib.load_model": lambda: callable(getattr(saving_lib, "load_model", None)),
     "legacy_h5_format.load_model_from_hdf5": lambda: callable(
         getattr(legacy_h5_format, "load_model_from_hdf5", None)
@@ -80,9 +87,27 @@ def _name_scope_callers_work() -> bool:
     return bool(seen) and any(isinstance(x, Probe) for x in seen[0])
 
 
+def _maybe_build_works() -> bool:
+    seen = []
+
+    class Probe(Layer):
+        def _maybe_build(self, call_spec):
+            seen.append(call_spec.eager)
+            return super()._maybe_build(call_spec)
+
+        def call(self, x):
+            return x
+
+    Probe()(keras.Input((2,)))
+    Probe()(keras.ops.zeros((1, 2)))
+    params = list(inspect.signature(_ORIGINAL["maybe_build"]).parameters)
+    return params == ["self", "call_spec"] and seen == [False, True]
+
+
 _ORIGINAL = {
     "new": Layer.__dict__["__new__"],
     "add_weight": Layer.add_weight,
+    "maybe_build": Layer._maybe_build,
     "functional_init": Functional.__init__,
     "load_model": saving_lib.load_model,
     "load_model_h5": legacy_h5_format.load_model_from_hdf5,
@@ -92,6 +117,9 @@ _installed = False
 
 # True while a model is being loaded: policies do not apply to what is loaded.
 _suspended: ContextVar[bool] = ContextVar("keras_initpolicy_suspended", default=False)
+# True while a layer builds because a Functional graph is being constructed (called on
+# KerasTensors, outside any symbolic trace): its graph completes before its weights are used.
+_graph_build: ContextVar[bool] = ContextVar("keras_initpolicy_graph_build", default=False)
 
 
 def installed() -> bool:
@@ -111,6 +139,13 @@ def building_stack() -> tuple:
         if isinstance(caller, Layer) and (not out or out[-1] is not caller):
             out.append(caller)
     return tuple(out)
+
+
+def building_graph() -> bool:
+    """Is the innermost layer build running for a Functional graph under construction (its
+    ``__call__`` received KerasTensors outside a symbolic trace)? Such a layer computes nothing
+    until its graph is complete; a layer built by an eager call or a trace computes at once."""
+    return _graph_build.get()
 
 
 def policies_suspended() -> bool:
@@ -133,7 +168,8 @@ def install(callbacks) -> None:
     """Install the hooks once. ``callbacks`` provides
     ``on_new_layer(layer, cls, args, kwargs, caller)`` (``caller``: the constructing frame, for
     :func:`creator_of`; valid during the call only), ``on_add_weight(layer, original, args,
-    kwargs)`` and ``on_functional(model)``."""
+    kwargs)``, ``on_functional(model)``, and ``on_eager_call(layer, first_arg)`` (a layer is about
+    to be called on backend tensors), called only while ``awaiting_draws()`` is true."""
     global _installed
     with _lock:
         if _installed:
@@ -155,6 +191,22 @@ def install(callbacks) -> None:
                 return add_weight_orig(self, *args, **kwargs)
             return callbacks.on_add_weight(self, add_weight_orig, args, kwargs)
 
+        maybe_build_orig = _ORIGINAL["maybe_build"]
+
+        @functools.wraps(maybe_build_orig)
+        def _maybe_build(self, call_spec):
+            eager = call_spec.eager
+            if eager and callbacks.awaiting_draws() and not _suspended.get():
+                if not in_stateless_scope():  # a computation may follow, not a trace of one
+                    callbacks.on_eager_call(self, call_spec.first_arg)
+            if self.built:
+                return maybe_build_orig(self, call_spec)
+            token = _graph_build.set(not eager and not in_symbolic_scope())
+            try:
+                return maybe_build_orig(self, call_spec)
+            finally:
+                _graph_build.reset(token)
+
         @functools.wraps(functional_init)
         def __init__(self, *args, **kwargs):
             functional_init(self, *args, **kwargs)
@@ -171,6 +223,7 @@ def install(callbacks) -> None:
 
         Layer.__new__ = staticmethod(__new__)
         Layer.add_weight = add_weight
+        Layer._maybe_build = _maybe_build
         Functional.__init__ = __init__
         saving_lib.load_model = without_policies(load_model_orig)
         legacy_h5_format.load_model_from_hdf5 = without_policies(_ORIGINAL["load_model_h5"])

@@ -31,7 +31,7 @@ from ..project import project_policy
 from ..resolve import Resolver, is_kernel_like
 from . import hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
-from .backends import Placeholder
+from .backends import Placeholder, computes_now
 from .decision import (
     ATTR_FOR_WEIGHT,
     Decision,
@@ -45,7 +45,13 @@ from .decision import (
 )
 from .records import LayerState, WeightRecord, layer_records
 from .seeding import derive_seed, seed_in_code, stream_key, with_seed
-from .structure import block_patterns, count_blocks, model_layers, reads_blocks
+from .structure import (
+    block_patterns,
+    count_blocks,
+    count_blocks_under,
+    model_layers,
+    reads_blocks,
+)
 
 __all__ = ["PolicyScope", "ScopeState", "apply_policy", "current_scope"]
 
@@ -125,6 +131,15 @@ class _Callbacks:
     @staticmethod
     def on_functional(model) -> None:
         _resolve_graph(model)
+
+    @staticmethod
+    def awaiting_draws() -> bool:
+        return bool(_awaiting)
+
+    @staticmethod
+    def on_eager_call(layer, first_arg) -> None:
+        if computes_now(first_arg):  # not inside a trace: an assignment there would be traced
+            _draw_before_use(layer)
 
 
 def _explicit_initializers(cls, args, kwargs) -> set[str]:
@@ -215,11 +230,20 @@ def _add_weight(state: ScopeState, layer_state: LayerState | None, layer, origin
     pending = own is None and sensitive
     # A rule that reads `blocks` waits, too: later blocks of the model do not exist yet.
     late = pending or _reads_blocks(decision)
+    # A placeholder only while a Functional graph is under construction: the layer computes
+    # nothing before its graph completes. Built by an eager call or a trace, it computes at once,
+    # so it is drawn now from its provisional decision (and re-decided if it joins a graph).
     record = WeightRecord(
-        None, request, decision, state, pending, placeholder=late and state.active
+        None,
+        request,
+        decision,
+        state,
+        pending,
+        placeholder=late and state.active and hooks.building_graph(),
     )
     if record.placeholder:
         kwargs["initializer"] = state.placeholder
+        _awaiting[id(state)] = state
     else:
         chosen = _initializer_for(record, decision)
         if chosen is not None:
@@ -357,13 +381,18 @@ def _reads_blocks(decision: Decision) -> bool:
 
 
 def _block_counts(state: ScopeState, decision: Decision) -> dict | None:
-    """The block counts a decision's formulas read: the last graph's or scope's count, else
-    (a model built after its scope ended) a count over every layer the scope created."""
+    """The block counts a decision's formulas read: the last graph's or scope's count; else,
+    inside a build (a model built by an eager call), the blocks the outermost building layer
+    holds; else (a model built after its scope ended) a count over every layer the scope
+    created."""
     if not _reads_blocks(decision):
         return None
-    if state.block_counts is None:
-        return count_blocks(state.policy, (lyr for ref in state.layers if (lyr := ref())))
-    return state.block_counts
+    if state.block_counts is not None:
+        return state.block_counts
+    builders = hooks.building_stack()
+    if builders:  # a model building by an eager call: the blocks it holds, built or not
+        return count_blocks_under(state.policy, builders[0])
+    return count_blocks(state.policy, (lyr for ref in state.layers if (lyr := ref())))
 
 
 def _late_records(state: ScopeState, model) -> list:
@@ -393,8 +422,43 @@ def _resolve_graph(model) -> None:
         if rec.placeholder:
             rec.pending = False
             _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
+    if _awaiting:
+        _draw_nested(model)
     if state is not None:
         state.placeholder.clear()
+
+
+def _draw_nested(model) -> None:
+    """Placeholders of layers nested inside the graph's layers (a custom layer's sublayers:
+    no graph reaches them) get their provisional decision now: the model exists and may be
+    used at once, long before its scope ends."""
+    for layer in model_layers(model):
+        for rec in layer_records(layer).values():
+            if rec.placeholder:
+                rec.pending = False
+                _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
+    _forget_drawn()
+
+
+def _draw_before_use(layer) -> None:
+    """``layer`` is about to compute on real tensors: any placeholder it or its sublayers still
+    hold is drawn now, from its provisional decision. Such a weight stays pending: a graph that
+    completes later may still re-decide it (and draws again only if the decision changed)."""
+    for lyr in model_layers(layer):
+        for rec in layer_records(lyr).values():
+            if rec.placeholder:
+                _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
+    _forget_drawn()
+
+
+def _forget_drawn() -> None:
+    for key, state in list(_awaiting.items()):
+        if not any(rec.placeholder for rec in state.placeholders):
+            _awaiting.pop(key, None)
+
+
+#: Scopes (by id) holding placeholders not drawn yet: the eager-call hook does nothing otherwise.
+_awaiting: dict[int, ScopeState] = {}
 
 
 def _resolve_operations(model) -> None:
@@ -491,6 +555,7 @@ def _finalize_placeholders(state: ScopeState) -> None:
             _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
     state.placeholders.clear()
     state.placeholder.clear()
+    _awaiting.pop(id(state), None)
 
 
 def _report_explicit_majority(state: ScopeState) -> None:

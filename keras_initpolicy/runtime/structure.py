@@ -5,7 +5,9 @@ created. ``blocks`` counts the blocks of the layer's stack in the whole model, w
 backbones have not built yet when block 0 creates its weights (block i+1 is constructed after
 block i is built); a weight whose rule reads ``blocks`` is therefore drawn late, like the
 activation-dependent ones (``scope.py``): when its Functional graph completes, or when the scope
-ends, from a count over the layers that exist by then.
+ends, from a count over the layers that exist by then. A model built by an eager call (a
+subclassed model) computes with each block as soon as it is built, so there the count is taken
+at once, over the layers the model already holds (``count_blocks_under``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "block_patterns",
     "block_of",
     "count_blocks",
+    "count_blocks_under",
     "model_layers",
     "reads_blocks",
     "block_variables",
@@ -50,10 +53,13 @@ def _path(layer) -> str:
 
 def block_of(policy: Policy, layer) -> BlockMatch | None:
     """The block enclosing ``layer``: the first pattern that matches its path, or None."""
+    return _block_at(policy, _path(layer))
+
+
+def _block_at(policy: Policy, path: str) -> BlockMatch | None:
     patterns = block_patterns(policy)
     if not patterns:
         return None
-    path = _path(layer)
     for pattern in patterns:
         found = pattern.match(path)
         if found is not None:
@@ -83,6 +89,27 @@ def count_blocks(policy: Policy, layers: Iterable) -> dict[str, int]:
         found = block_of(policy, layer)
         if found is not None:
             blocks.setdefault(found.stack, set()).add(found.block)
+    return {stack: len(members) for stack, members in blocks.items()}
+
+
+def count_blocks_under(policy: Policy, root) -> dict[str, int]:
+    """``count_blocks`` over ``root`` and every layer nested in it, while ``root`` is still
+    building (a subclassed model's first call): a nested layer not built yet has no path, and is
+    counted at the one Keras gives it when its parent calls it, the parent's path and its name."""
+    if not block_patterns(policy):
+        return {}
+    blocks: dict[str, set[str]] = {}
+    stack, seen = [(root, "")], set()
+    while stack:
+        layer, parent = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        path = getattr(layer, "path", None) or (f"{parent}/{layer.name}" if parent else layer.name)
+        found = _block_at(policy, path)
+        if found is not None:
+            blocks.setdefault(found.stack, set()).add(found.block)
+        stack.extend((sub, path) for sub in hooks.sublayers(layer))
     return {stack: len(members) for stack, members in blocks.items()}
 
 

@@ -75,8 +75,9 @@ def test_seeded_builds_with_formulas_are_identical():
         np.testing.assert_array_equal(a, b)
 
 
-def test_blocks_is_counted_when_the_scope_ends_for_subclassed_models():
-    """No Functional graph: the late weights are drawn when the scope ends."""
+def test_blocks_is_counted_over_the_whole_subclassed_model():
+    """No Functional graph, and block 0 computes before block 1 is built: the count is taken
+    over the blocks the model holds, built or not."""
 
     class Net(keras.Model):
         def __init__(self):

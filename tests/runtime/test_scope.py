@@ -469,3 +469,20 @@ def test_explain_fields_and_table():
     assert "HeNormal" in table and "<string>:2" in table
     data = explanation.to_dict()["assignments"][1]
     assert data["weight"] == "bias" and data["rule"]["text"] == "*.bias -> zeros"
+
+
+def test_a_weight_no_rule_can_target_keeps_keras_initialization_and_is_counted():
+    """BatchNormalization's gamma and beta draw from no seed and no rule names them: they go
+    straight to Keras (no request, no record), and still count as weights built in the scope."""
+    from keras_initpolicy.runtime.records import layer_records
+
+    policy = kip.parse("Dense -> he_normal  # noqa: IP201")
+    scope = policy.scope()
+    with scope:
+        inputs = keras.Input((4, 4, 2))
+        norm = layers.BatchNormalization()
+        keras.Model(inputs, layers.Dense(3)(norm(inputs)))
+    assert layer_records(norm) == {}
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(norm.gamma), np.ones(2))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(norm.beta), np.zeros(2))
+    assert scope.state.weights == 4  # gamma, beta, and the Dense's kernel and bias

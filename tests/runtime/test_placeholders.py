@@ -1,0 +1,120 @@
+"""Weights that wait for their graph start from a placeholder only while a Functional graph is
+under construction, and no placeholder is ever computed with (runtime/scope.py).
+
+Regression: a subclassed model built and trained inside its scope computed with all-zero kernels
+(every weight whose rule reads the activation waited for a graph that never came), and the end of
+the scope then overwrote what training had learned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+from keras import layers  # noqa: E402
+
+import keras_initpolicy as kip  # noqa: E402
+from keras_initpolicy.runtime import hooks  # noqa: E402
+from keras_initpolicy.runtime.records import layer_records  # noqa: E402
+
+pytestmark = pytest.mark.keras
+
+POLICY = "@seed 5\nDense[activation=relu] -> he_normal\nDense -> glorot_uniform"
+
+
+def _numpy(variable) -> np.ndarray:
+    return keras.ops.convert_to_numpy(variable)
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(8)  # its ReLU is a separate layer: the rule needs the graph
+        self.act = layers.Activation("relu")
+        self.out = layers.Dense(1)
+
+    def call(self, x):
+        return self.out(self.act(self.hidden(x)))
+
+
+def test_a_subclassed_model_never_computes_with_a_placeholder():
+    policy = kip.parse(POLICY)
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    with policy.scope():
+        model = Subclassed()
+        model(x)
+        drawn = _numpy(model.hidden.kernel)
+        assert np.abs(drawn).sum() > 0  # drawn when built, not at the end of the scope
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        model.fit(x, np.ones((16, 1), "float32"), epochs=2, verbose=0)
+        trained = _numpy(model.hidden.kernel)
+    assert not np.array_equal(trained, drawn)  # training moved it ...
+    np.testing.assert_array_equal(_numpy(model.hidden.kernel), trained)  # ... and it stays
+
+
+def test_functional_construction_still_draws_graph_dependent_weights_once(monkeypatch):
+    draws = []
+    original = keras.initializers.HeNormal.__call__
+
+    def counting(self, shape, dtype=None):
+        draws.append(tuple(shape))
+        return original(self, shape, dtype=dtype)
+
+    monkeypatch.setattr(keras.initializers.HeNormal, "__call__", counting)
+    policy = kip.parse(POLICY)
+    with policy.scope():
+        inputs = keras.Input((4,))
+        hidden = layers.Dense(8)
+        model = keras.Model(inputs, layers.Dense(1)(layers.ReLU()(hidden(inputs))))
+    assert draws == [(4, 8)]  # one draw, when the graph completed: the placeholder came first
+    assert type(hidden.kernel_initializer).__name__ == "HeNormal"
+    assert np.abs(_numpy(model.layers[1].kernel)).sum() > 0
+
+
+class Residual(layers.Layer):
+    """A custom layer in a Functional graph: its sublayers are not graph operations."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = layers.Dense(4)
+        self.act = layers.ReLU()
+
+    def call(self, x):
+        return x + self.act(self.inner(x))
+
+
+def test_nested_placeholders_are_drawn_when_their_model_completes():
+    policy = kip.parse(POLICY)
+    with policy.scope():
+        inputs = keras.Input((4,))
+        block = Residual()
+        keras.Model(inputs, block(inputs))
+        records = layer_records(block.inner)
+        assert records and not any(r.placeholder for r in records.values())
+        assert np.abs(_numpy(block.inner.kernel)).sum() > 0  # usable before the scope ends
+
+
+def test_a_layer_called_on_real_data_first_draws_what_it_holds():
+    """Functional-style calls with no Model, then an eager call inside the scope: the eager call
+    must not compute with the placeholder."""
+    policy = kip.parse(POLICY)
+    with policy.scope():
+        dense = layers.Dense(3)
+        dense(keras.Input((2,)))  # builds it for a graph that never completes
+        assert any(r.placeholder for r in layer_records(dense).values())
+        out = _numpy(dense(np.ones((1, 2), "float32")))
+        assert not any(r.placeholder for r in layer_records(dense).values())
+        assert np.abs(out).sum() > 0
+
+
+def test_the_eager_call_hook_does_nothing_without_placeholders():
+    """After every placeholder is drawn the hook's only cost is one truthiness check."""
+    from keras_initpolicy.runtime import scope
+
+    policy = kip.parse(POLICY)
+    with policy.scope():
+        inputs = keras.Input((4,))
+        keras.Model(inputs, layers.Dense(2)(inputs))
+        assert not scope._Callbacks.awaiting_draws()
+    assert hooks.building_graph() is False
