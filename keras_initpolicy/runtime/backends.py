@@ -14,6 +14,7 @@ their moving statistics, so the numbers reflect the initialization alone.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import keras
@@ -158,8 +159,11 @@ class Placeholder(keras.initializers.Initializer):
     """Zeros for a weight whose real value is drawn later (when its graph completes).
 
     On JAX and TensorFlow one zeros array per ``(shape, dtype)`` serves every placeholder of the
-    scope; ``clear()`` drops them once the weights that shared them are drawn. Under a
-    distribution, or when called while tracing, it is plain ``zeros``.
+    scope; ``clear()`` drops them once the weights that shared them are drawn. Small ones are
+    also kept in a process-wide pool (``POOL_BYTES`` in all, least recently used out first), so
+    the next model built with the same shapes makes none: an array made during a layer's build
+    costs JAX about four times what it costs outside one. Under a distribution, or when called
+    while tracing, it is plain ``zeros``.
     """
 
     def __init__(self) -> None:
@@ -172,9 +176,12 @@ class Placeholder(keras.initializers.Initializer):
         key = (tuple(shape), keras.backend.standardize_dtype(dtype))
         value = self._cache.get(key)
         if value is None:
-            value = keras.ops.zeros(key[0], dtype=key[1])
-            if not self._concrete(value):
-                return value
+            value = _pooled(key)
+            if value is None:
+                value = keras.ops.zeros(key[0], dtype=key[1])
+                if not self._concrete(value):
+                    return value
+                _pool(key, value)
             self._cache[key] = value
         return value
 
@@ -183,3 +190,33 @@ class Placeholder(keras.initializers.Initializer):
 
     def get_config(self) -> dict:
         return {}
+
+
+#: The most the process-wide pool of placeholder zeros holds, in bytes; an array larger than a
+#: quarter of it is never pooled.
+POOL_BYTES = 16 * 2**20
+_pool_arrays: OrderedDict = OrderedDict()  # (shape, dtype) -> zeros, most recently used last
+
+
+def _pooled(key):
+    value = _pool_arrays.get(key)
+    if value is not None:
+        _pool_arrays.move_to_end(key)
+    return value
+
+
+def _pool(key, value) -> None:
+    if _nbytes(value) > POOL_BYTES // 4:
+        return
+    _pool_arrays[key] = value
+    total = sum(_nbytes(v) for v in _pool_arrays.values())
+    while total > POOL_BYTES:
+        _, dropped = _pool_arrays.popitem(last=False)
+        total -= _nbytes(dropped)
+
+
+def _nbytes(value) -> int:
+    return (
+        int(np.prod(value.shape, dtype=np.int64))
+        * np.dtype(keras.backend.standardize_dtype(value.dtype)).itemsize
+    )

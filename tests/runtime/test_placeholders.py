@@ -118,3 +118,28 @@ def test_the_eager_call_hook_does_nothing_without_placeholders():
         keras.Model(inputs, layers.Dense(2)(inputs))
         assert not scope._Callbacks.awaiting_draws()
     assert hooks.building_graph() is False
+
+
+def test_placeholder_zeros_are_pooled_across_scopes_within_a_bound(monkeypatch):
+    """JAX and TensorFlow: a small placeholder array outlives its scope in a bounded pool, so the
+    next build with the same shapes makes none. torch: each placeholder is its own tensor (a
+    Parameter shares its storage), so nothing is pooled."""
+    from keras_initpolicy.runtime import backends
+
+    monkeypatch.setattr(backends, "POOL_BYTES", 4 * 64 * 4)  # room for four arrays of 64 floats
+    monkeypatch.setattr(backends, "_pool_arrays", type(backends._pool_arrays)())
+    first, second = backends.Placeholder(), backends.Placeholder()
+    a = first((8, 8), "float32")
+    shared = keras.backend.backend() in ("jax", "tensorflow")
+    assert (second((8, 8), "float32") is a) is shared  # a new scope reuses it
+    first((4, 4, 4, 4), "float32")  # 1 KiB: over a quarter of the pool, never pooled
+    for shape in ((1, 64), (2, 32), (4, 16), (16, 4)):  # 64 floats each: the fifth array
+        first(shape, "float32")
+    pooled = backends._pool_arrays
+    assert sum(backends._nbytes(v) for v in pooled.values()) <= backends.POOL_BYTES
+    if shared:
+        assert ((4, 4, 4, 4), "float32") not in pooled
+        assert ((8, 8), "float32") not in pooled  # least recently used: evicted first
+        assert ((16, 4), "float32") in pooled and len(pooled) == 4
+    else:
+        assert not pooled
