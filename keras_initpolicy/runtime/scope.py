@@ -143,19 +143,22 @@ class _Callbacks:
 
 
 def _explicit_initializers(cls, args, kwargs) -> set[str]:
-    names = {k for k, v in kwargs.items() if k.endswith("_initializer") and v is not None}
+    names = {k for k, v in kwargs.items() if v is not None and k.endswith("_initializer")}
     if args:
-        pairs = zip(_init_params(cls), args, strict=False)
-        names |= {p for p, v in pairs if p.endswith("_initializer") and v is not None}
+        names.update(
+            p for i, p in _initializer_params(cls) if i < len(args) and args[i] is not None
+        )
     return names
 
 
 @functools.lru_cache(maxsize=1024)
-def _init_params(cls) -> tuple[str, ...]:
+def _initializer_params(cls) -> tuple[tuple[int, str], ...]:
+    """``(position, name)`` of the constructor parameters of ``cls`` named ``*_initializer``."""
     try:
-        return tuple(inspect.signature(cls.__init__).parameters)[1:]
+        params = tuple(inspect.signature(cls.__init__).parameters)[1:]
     except (TypeError, ValueError):
         return ()
+    return tuple((i, p) for i, p in enumerate(params) if p.endswith("_initializer"))
 
 
 _NO_GRAPH = ActivationInfo("linear", None, "default (no graph)")
@@ -422,7 +425,8 @@ def _resolve_graph(model) -> None:
         if rec.placeholder:
             rec.pending = False
             _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
-    if _awaiting:
+    _forget_drawn()
+    if _awaiting:  # some placeholder is left: maybe in a layer nested in this model
         _draw_nested(model)
     if state is not None:
         state.placeholder.clear()

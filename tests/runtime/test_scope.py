@@ -486,3 +486,18 @@ def test_a_weight_no_rule_can_target_keeps_keras_initialization_and_is_counted()
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(norm.gamma), np.ones(2))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(norm.beta), np.zeros(2))
     assert scope.state.weights == 4  # gamma, beta, and the Dense's kernel and bias
+
+
+def test_an_initializer_passed_positionally_is_explicit():
+    """``Dense(units, activation, use_bias, kernel_initializer)``: the fourth positional argument
+    is written in code as surely as ``kernel_initializer=``, and ``@explicit keep`` keeps it."""
+    policy = kip.parse("Dense -> zeros  # noqa: IP201")
+    mine = keras.initializers.Orthogonal(seed=1)
+    with policy.scope():
+        inputs = keras.Input((4,))
+        positional = layers.Dense(4, None, True, mine)
+        keyword = layers.Dense(4, kernel_initializer=None)
+        keras.Model(inputs, keyword(positional(inputs)))
+    assert positional.kernel_initializer is mine
+    assert np.abs(keras.ops.convert_to_numpy(positional.kernel)).sum() > 0
+    assert np.all(keras.ops.convert_to_numpy(keyword.kernel) == 0)  # None is not a choice
