@@ -51,8 +51,12 @@ def shape_fans(shape: tuple[int, ...]) -> tuple[int, int]:
 def _int_shape(shape) -> tuple[int, ...]:
     """``shape`` as a tuple of Python ints (returned as is when it already is one: the common,
     per-weight case)."""
-    if type(shape) is tuple and all(type(d) is int for d in shape):
-        return shape
+    if type(shape) is tuple:
+        for d in shape:
+            if type(d) is not int:
+                break
+        else:
+            return shape
     return tuple(int(d) for d in shape)
 
 

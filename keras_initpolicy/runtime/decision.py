@@ -140,10 +140,14 @@ def facts_for(layer, activation: ActivationInfo) -> LayerFacts:
     return LayerFacts(class_names(layer), _LayerAttrs(layer, activation))
 
 
-def enclosing_layers(layer) -> list:
+def enclosing_layers(layer) -> tuple:
     """Enclosing non-model layers whose build is running, innermost first."""
-    stack = [lyr for lyr in hooks.building_stack() if lyr is not layer]
-    return [lyr for lyr in reversed(stack) if not isinstance(lyr, keras.Model)]
+    stack = hooks.building_stack()
+    if not stack or (len(stack) == 1 and stack[0] is layer):
+        return ()  # the common case: a layer of a Functional graph building itself
+    return tuple(
+        lyr for lyr in reversed(stack) if lyr is not layer and not isinstance(lyr, keras.Model)
+    )
 
 
 #: Keras's attribute names for the initializer of each standard weight.

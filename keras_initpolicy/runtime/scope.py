@@ -197,7 +197,7 @@ def _add_weight(state: ScopeState, layer_state: LayerState | None, layer, origin
     occurrence = layer_state.counts[weight] = layer_state.counts.get(weight, -1) + 1
     if not trainable and not _may_be_random(initializer):
         return original(layer, **kwargs)  # state drawn from no seed: nothing to reseed or record
-    chain = tuple(enclosing_layers(layer))
+    chain = enclosing_layers(layer)
     attr = initializer_attr(layer, initializer, weight)
     explicit = attr is not None and attr in layer_state.explicit
     if trainable:
