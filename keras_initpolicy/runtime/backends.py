@@ -175,7 +175,7 @@ class Placeholder(keras.initializers.Initializer):
             return keras.ops.zeros(shape, dtype=dtype)
         key = (tuple(shape), keras.backend.standardize_dtype(dtype))
         value = self._cache.get(key)
-        if value is None:
+        if value is None or _deleted(value):
             value = _pooled(key)
             if value is None:
                 value = keras.ops.zeros(key[0], dtype=key[1])
@@ -200,9 +200,19 @@ _pool_arrays: OrderedDict = OrderedDict()  # (shape, dtype) -> zeros, most recen
 
 def _pooled(key):
     value = _pool_arrays.get(key)
+    if value is not None and _deleted(value):
+        del _pool_arrays[key]
+        return None
     if value is not None:
         _pool_arrays.move_to_end(key)
     return value
+
+
+def _deleted(value) -> bool:
+    """A JAX array whose buffer a jitted function took (donated): never to be reused. (Only a
+    placeholder that reached a traced training step before it was drawn could be one.)"""
+    is_deleted = getattr(value, "is_deleted", None)
+    return is_deleted is not None and is_deleted()
 
 
 def _pool(key, value) -> None:

@@ -143,3 +143,23 @@ def test_placeholder_zeros_are_pooled_across_scopes_within_a_bound(monkeypatch):
         assert ((16, 4), "float32") in pooled and len(pooled) == 4
     else:
         assert not pooled
+
+
+def test_a_donated_placeholder_array_is_never_handed_out_again(monkeypatch):
+    """JAX deletes an array a jitted function took by donation; the pool and the scope's cache
+    make a new one instead of handing out a deleted array."""
+    from keras_initpolicy.runtime import backends
+
+    monkeypatch.setattr(backends, "_pool_arrays", type(backends._pool_arrays)())
+    placeholder = backends.Placeholder()
+    first = placeholder((2, 3), "float32")
+    if keras.backend.backend() != "jax":
+        assert not backends._deleted(first)  # only JAX arrays can be donated
+        return
+    import jax
+
+    jax.jit(lambda x: x + 1, donate_argnums=0)(first)
+    assert first.is_deleted()
+    again = placeholder((2, 3), "float32")
+    assert again is not first and not again.is_deleted()
+    assert backends.Placeholder()((2, 3), "float32") is again  # the pool holds the new one
