@@ -37,6 +37,8 @@ import pytest
 import keras_initpolicy as kip
 from keras_initpolicy.checks.diagnostics import CODES
 from keras_initpolicy.runtime import hooks
+from keras_initpolicy.runtime.records import layer_records
+from keras_initpolicy.runtime.structure import model_layers
 
 pytestmark = [
     pytest.mark.zoo,
@@ -119,6 +121,7 @@ class Built:
     model: object = None
     error: str | None = None
     digests: list = field(default_factory=list)
+    waiting: list = field(default_factory=list)  # placeholders left when the model existed
     _explanation: object = None
 
     def explanation(self):
@@ -129,8 +132,16 @@ class Built:
 
 
 def _build(entry, policy):
+    """The model, and the weights still holding a placeholder once it exists (in its scope)."""
     with policy.scope():
-        return entry.build()
+        model = entry.build()
+        waiting = [
+            f"{_label(rec.variable)}"
+            for layer in model_layers(model)
+            for rec in layer_records(layer).values()
+            if rec.placeholder
+        ]
+    return model, waiting
 
 
 def _global_seed(value: int) -> None:
@@ -147,7 +158,7 @@ def built(request):
     gc.collect()
     _global_seed(11)
     try:
-        result.model = _build(entry, policy)
+        result.model, result.waiting = _build(entry, policy)
     except Exception as exc:  # noqa: BLE001 - reported by test_builds, with the type
         result.error = f"{type(exc).__name__}: {exc}"
     else:
@@ -171,6 +182,13 @@ def _model(built: Built):
 def test_builds(built):
     assert built.error is None, f"{built.entry.name} does not build under the policy: {built.error}"
     assert built.model.weights, "built, but the model has no weights"
+
+
+def test_the_model_is_usable_inside_its_scope(built):
+    """Once the model exists no weight holds a placeholder: the model may be used (predict,
+    fit) before its scope ends, and the end of the scope overwrites nothing."""
+    _model(built)
+    assert built.waiting == [], f"{len(built.waiting)} weights still wait: {built.waiting[:5]}"
 
 
 def test_explain_has_one_row_per_weight(built):
@@ -212,7 +230,7 @@ def test_seeded_rebuild_is_bit_identical(built):
     _model(built)
     assert built.policy.seed is not None, "the zoo policies are seeded"
     _global_seed(29)
-    again = _build(built.entry, built.policy)
+    again, _ = _build(built.entry, built.policy)
     digests = [(_label(v), _digest(_array(v))) for v in again.weights]
     del again
     assert len(digests) == len(built.digests), (len(digests), len(built.digests))
