@@ -10,7 +10,9 @@ the machine drifting during the run.
 Memory: the peak of Python-tracked allocations (tracemalloc, which includes NumPy buffers)
 during each build, median over the same runs, and the ratio. The policy variant includes
 everything the plugin does: hooks, resolution, graph-dependent re-decision of the convs
-(their activation is known only once the BN -> ReLU consumers exist).
+(their activation is known only once the BN -> ReLU consumers exist). The hand variant runs on
+plain Keras: the hooks are taken out before each of its builds (``--hand-hooks`` leaves them in,
+idle, as the script did before the third 2026-11-30 session).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import keras
 from keras import layers
 
 import keras_initpolicy as kip
-from keras_initpolicy.runtime import backends
+from keras_initpolicy.runtime import backends, hooks
+from keras_initpolicy.runtime.scope import _Callbacks
 
 POLICY = kip.parse(
     """
@@ -80,6 +83,7 @@ def _build_once(blocks: int, by_hand: bool) -> None:
 
 SYNC = True
 COLD_POOL = False
+HAND_HOOKS = False
 
 
 def _wait_for(model) -> None:
@@ -95,9 +99,24 @@ def _wait_for(model) -> None:
 CLOCK = time.perf_counter
 
 
-def measure_time(blocks: int, by_hand: bool) -> float:
+def _prepare(blocks: int, by_hand: bool) -> None:
+    """Outside the clock: the hand variant runs on plain Keras (no hooks: what a user without
+    the plugin has), the policy variant with the hooks installed. Patching ``Layer`` resets
+    Python's attribute caches for every layer class, so after a switch one untimed build of the
+    same variant warms them again (both variants are measured warm)."""
+    plain = by_hand and not HAND_HOOKS
+    if plain == hooks.installed():
+        if plain:
+            hooks.uninstall()
+        else:
+            hooks.install(_Callbacks)
+        _build_once(blocks, by_hand)
     if COLD_POOL and not by_hand:
         backends._pool_arrays.clear()  # as the first model built in a process finds it
+
+
+def measure_time(blocks: int, by_hand: bool) -> float:
+    _prepare(blocks, by_hand)
     gc.collect()
     t0 = CLOCK()
     _build_once(blocks, by_hand)
@@ -107,6 +126,7 @@ def measure_time(blocks: int, by_hand: bool) -> float:
 def measure_memory(blocks: int, by_hand: bool) -> int:
     """Peak Python-tracked bytes during one build (tracemalloc slows the build, so timing
     runs are separate)."""
+    _prepare(blocks, by_hand)
     gc.collect()
     tracemalloc.start()
     _build_once(blocks, by_hand)
@@ -139,9 +159,16 @@ def main() -> None:
         help="empty the process-wide pool of placeholder zeros before every policy build (what "
         "the first model built in a process meets; the default measures repeated builds)",
     )
+    parser.add_argument(
+        "--hand-hooks",
+        action="store_true",
+        help="build the hand-written variant with the plugin's hooks installed (idle, no scope), "
+        "as this script did before 2026-11-30's third session; the default is plain Keras",
+    )
     args = parser.parse_args()
-    global FILTERS, CLOCK, SYNC, COLD_POOL
+    global FILTERS, CLOCK, SYNC, COLD_POOL, HAND_HOOKS
     COLD_POOL = args.cold_pool
+    HAND_HOOKS = args.hand_hooks
     SYNC = not args.no_sync
     FILTERS = args.filters
     CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
@@ -157,7 +184,8 @@ def main() -> None:
     hm, pm = statistics.median(hand_m), statistics.median(pol_m)
     print(
         f"backend={keras.backend.backend()} blocks={args.blocks} filters={args.filters} "
-        f"repeat={args.repeat} clock={args.clock} sync={SYNC} cold_pool={COLD_POOL}"
+        f"repeat={args.repeat} clock={args.clock} sync={SYNC} cold_pool={COLD_POOL} "
+        f"hand_hooks={HAND_HOOKS}"
     )
     print(f"by hand: median {ht * 1e3:.1f} ms, peak {hm / 2**20:.2f} MiB")
     print(f"policy:  median {pt * 1e3:.1f} ms, peak {pm / 2**20:.2f} MiB")

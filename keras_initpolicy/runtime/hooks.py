@@ -40,6 +40,7 @@ from keras.src.saving import saving_lib
 __all__ = [
     "install",
     "installed",
+    "uninstall",
     "HOOKED_SURFACE",
     "consumers",
     "sublayers",
@@ -165,11 +166,16 @@ class suspend_policies:
 
 
 def install(callbacks) -> None:
-    """Install the hooks once. ``callbacks`` provides
-    ``on_new_layer(layer, cls, args, kwargs, caller)`` (``caller``: the constructing frame, for
-    :func:`creator_of`; valid during the call only), ``on_add_weight(layer, original, args,
-    kwargs)``, ``on_functional(model)``, and ``on_eager_call(layer, first_arg)`` (a layer is about
-    to be called on backend tensors), called only while ``awaiting_draws()`` is true."""
+    """Install the hooks once. ``callbacks`` provides ``current`` (a ContextVar: the active
+    scope's state, or None), ``awaiting`` (a container, non-empty while some placeholder waits
+    to be drawn), ``on_new_layer(layer, cls, args, kwargs, caller)`` (``caller``: the
+    constructing frame, for :func:`creator_of`; valid during the call only),
+    ``on_add_weight(layer, original, args, kwargs)``, ``on_functional(model)``, and
+    ``on_eager_call(layer, first_arg)`` (a layer is about to be called on backend tensors).
+
+    Outside every scope, each patch costs a ContextVar read or two before Keras's own code:
+    ``bench_build.py`` compares against a hand build with the hooks installed, so their idle
+    cost must stay negligible."""
     global _installed
     with _lock:
         if _installed:
@@ -178,28 +184,29 @@ def install(callbacks) -> None:
         add_weight_orig = _ORIGINAL["add_weight"]
         functional_init = _ORIGINAL["functional_init"]
         load_model_orig = _ORIGINAL["load_model"]
+        maybe_build_orig = _ORIGINAL["maybe_build"]
+        current = callbacks.current
+        awaiting = callbacks.awaiting
 
         def __new__(cls, *args, **kwargs):
             obj = new_orig(cls, *args, **kwargs)
-            if not _suspended.get():
+            if current.get() is not None and not _suspended.get():
                 callbacks.on_new_layer(obj, cls, args, kwargs, sys._getframe(1))
             return obj
 
         @functools.wraps(add_weight_orig)
         def add_weight(self, *args, **kwargs):
-            if _suspended.get():
-                return add_weight_orig(self, *args, **kwargs)
+            if (_STATE_ATTR not in self.__dict__ and current.get() is None) or _suspended.get():
+                return add_weight_orig(self, *args, **kwargs)  # no policy has seen this layer
             return callbacks.on_add_weight(self, add_weight_orig, args, kwargs)
-
-        maybe_build_orig = _ORIGINAL["maybe_build"]
 
         @functools.wraps(maybe_build_orig)
         def _maybe_build(self, call_spec):
             eager = call_spec.eager
-            if eager and callbacks.awaiting_draws() and not _suspended.get():
+            if eager and awaiting and not _suspended.get():
                 if not in_stateless_scope():  # a computation may follow, not a trace of one
                     callbacks.on_eager_call(self, call_spec.first_arg)
-            if self.built:
+            if self.built or current.get() is None:
                 return maybe_build_orig(self, call_spec)
             token = _graph_build.set(not eager and not in_symbolic_scope())
             try:
@@ -228,6 +235,23 @@ def install(callbacks) -> None:
         saving_lib.load_model = without_policies(load_model_orig)
         legacy_h5_format.load_model_from_hdf5 = without_policies(_ORIGINAL["load_model_h5"])
         _installed = True
+
+
+def uninstall() -> None:
+    """Put Keras's own methods back (for measurements: ``benchmarks/bench_build.py`` builds its
+    hand-written variant with plain Keras). Layers a scope saw stop following their policy until
+    the next scope installs the hooks again."""
+    global _installed
+    with _lock:
+        if not _installed:
+            return
+        Layer.__new__ = _ORIGINAL["new"]
+        Layer.add_weight = _ORIGINAL["add_weight"]
+        Layer._maybe_build = _ORIGINAL["maybe_build"]
+        Functional.__init__ = _ORIGINAL["functional_init"]
+        saving_lib.load_model = _ORIGINAL["load_model"]
+        legacy_h5_format.load_model_from_hdf5 = _ORIGINAL["load_model_h5"]
+        _installed = False
 
 
 def creator_of(frame):

@@ -100,6 +100,9 @@ class ScopeState:
 
 
 class _Callbacks:
+    current = _current  # read by the hooks: nothing to do outside every scope
+    awaiting: dict  # _awaiting, set below: the eager-call hook does nothing while it is empty
+
     @staticmethod
     def on_new_layer(layer, cls, args, kwargs, caller) -> None:
         state = _current.get()
@@ -131,10 +134,6 @@ class _Callbacks:
     @staticmethod
     def on_functional(model) -> None:
         _resolve_graph(model)
-
-    @staticmethod
-    def awaiting_draws() -> bool:
-        return bool(_awaiting)
 
     @staticmethod
     def on_eager_call(layer, first_arg) -> None:
@@ -463,6 +462,7 @@ def _forget_drawn() -> None:
 
 #: Scopes (by id) holding placeholders not drawn yet: the eager-call hook does nothing otherwise.
 _awaiting: dict[int, ScopeState] = {}
+_Callbacks.awaiting = _awaiting
 
 
 def _resolve_operations(model) -> None:

@@ -58,3 +58,23 @@ def test_hooks_are_installed_once_and_keras_works_without_a_scope():
     layer = keras.layers.Dense(2, kernel_initializer="ones")
     layer.build((None, 2))
     assert float(keras.ops.sum(layer.kernel)) == 4.0
+
+
+def test_uninstall_restores_keras_and_the_next_scope_installs_again():
+    import keras_initpolicy as kip
+    from keras_initpolicy.runtime.hooks import Functional, Layer
+
+    policy = kip.parse("Dense -> ones")
+    with policy.scope():
+        pass
+    hooks.uninstall()
+    assert not hooks.installed()
+    assert Layer.add_weight is hooks._ORIGINAL["add_weight"]
+    assert Layer.__dict__["__new__"] is hooks._ORIGINAL["new"]
+    assert Layer._maybe_build is hooks._ORIGINAL["maybe_build"]
+    assert Functional.__init__ is hooks._ORIGINAL["functional_init"]
+    with policy.scope():
+        inputs = keras.Input((2,))
+        model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    assert hooks.installed()
+    assert float(keras.ops.sum(model.layers[1].kernel)) == 6.0

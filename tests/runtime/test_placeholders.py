@@ -116,7 +116,7 @@ def test_the_eager_call_hook_does_nothing_without_placeholders():
     with policy.scope():
         inputs = keras.Input((4,))
         keras.Model(inputs, layers.Dense(2)(inputs))
-        assert not scope._Callbacks.awaiting_draws()
+        assert not scope._awaiting
     assert hooks.building_graph() is False
 
 
