@@ -153,28 +153,17 @@ class Resolver:
         """The layer attributes the rules' predicates read (sorted)."""
         return self._attrs
 
-    def activation_sensitive(
-        self, chain_classes: Sequence[tuple[str, ...]], weight: str, kernel_like: bool
-    ) -> bool:
-        """Could the effective activation change which initializer this weight gets?
-
-        True when some rule that could target it (same classes and weight part, predicates
-        ignored) reads ``activation`` in a predicate or in its initializer (``auto``,
-        ``variant=kwon``, ``negative_slope=auto``). Conservative and cached per class chain.
-        """
-        return self.targeting(chain_classes, weight, kernel_like)[1]
-
-    def may_target(
-        self, chain_classes: Sequence[tuple[str, ...]], weight: str, kernel_like: bool
-    ) -> bool:
-        """Could some rule decide this weight, whatever its layers' attributes (predicates
-        ignored)? When not, the weight keeps Keras's or its code's initializer."""
-        return self.targeting(chain_classes, weight, kernel_like)[0]
-
     def targeting(
         self, chain_classes: Sequence[tuple[str, ...]], weight: str, kernel_like: bool
     ) -> tuple[bool, bool]:
-        """``(may_target, activation_sensitive)`` in one cached lookup."""
+        """``(may_target, activation_sensitive)`` for this weight, cached per class chain.
+
+        ``may_target``: could some rule decide it, whatever its layers' attributes (predicates
+        ignored)? When not, it keeps Keras's or its code's initializer. ``activation_sensitive``:
+        could the effective activation change which initializer it gets — does some rule that
+        could target it read ``activation`` in a predicate or in its initializer (``auto``,
+        ``variant=kwon``, ``negative_slope=auto``)? Conservative.
+        """
         key = (tuple(chain_classes), weight, kernel_like)
         hit = self._targeting.get(key)
         if hit is None:

@@ -115,8 +115,7 @@ class _Attributes:
         return True
 
     def get(self, key, default=None):
-        value = getattr(self._layer, key, default)
-        return value if _is_plain(value) else default
+        return plain_attribute(self._layer, key, default)
 
     def __getitem__(self, key):
         value = self.get(key, _ABSENT)
@@ -126,6 +125,13 @@ class _Attributes:
 
     def __contains__(self, key) -> bool:
         return self.get(key, _ABSENT) is not _ABSENT
+
+
+def plain_attribute(layer, key, default=None):
+    """``layer.<key>`` when it is a plain value (numbers, strings, tuples of them), else
+    ``default``; what the fans read (``_Attributes``) and the decision memo keys on."""
+    value = getattr(layer, key, default)
+    return value if _is_plain(value) else default
 
 
 def _is_plain(value) -> bool:
@@ -295,10 +301,9 @@ def _memo_key(resolver: Resolver, request: WeightRequest, activation: Activation
     key = [request.weight, request.shape, cls, activation.name, activation.negative_slope]
     for name in fan_attributes(class_names(layer), request.weight):
         try:
-            value = getattr(layer, name, None)
+            key.append(plain_attribute(layer, name))
         except Exception:  # noqa: BLE001 - a user layer's property may fail mid-build: no memo
             return None
-        key.append(value if _is_plain(value) else None)  # as ``_Attributes`` reads it
     if names:
         facts = _LayerAttrs(layer, activation)
         key.extend(facts.get(a) for a in names)
@@ -344,16 +349,18 @@ def compile_decision(
     init = match.rule.init
     shape = request.shape
     activation = decision.activation
+    shape_fan_in, shape_fan_out = shape_fans(shape)
     ctx = WeightContext(
-        shape,
-        request.dtype,
-        decision.fan_in,
-        decision.fan_out,
-        *shape_fans(shape),
-        activation.name,
-        activation.negative_slope,
-        None,  # the seed: derived below, only for an initializer that draws from one
-        block_variables(policy, request.layer, blocks)
+        shape=shape,
+        dtype=request.dtype,
+        fan_in=decision.fan_in,
+        fan_out=decision.fan_out,
+        shape_fan_in=shape_fan_in,
+        shape_fan_out=shape_fan_out,
+        activation=activation.name,
+        negative_slope=activation.negative_slope,
+        seed=None,  # derived below, only for an initializer that draws from one
+        variables=block_variables(policy, request.layer, blocks)
         if init.args and formula_arguments(init)
         else {},
     )

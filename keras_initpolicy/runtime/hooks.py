@@ -173,9 +173,9 @@ def install(callbacks) -> None:
     ``on_add_weight(layer, original, args, kwargs)``, ``on_functional(model)``, and
     ``on_eager_call(layer, first_arg)`` (a layer is about to be called on backend tensors).
 
-    Outside every scope, each patch costs a ContextVar read or two before Keras's own code:
-    ``bench_build.py`` compares against a hand build with the hooks installed, so their idle
-    cost must stay negligible."""
+    Once installed they stay (a model created in a scope may build later, outside it), so every
+    layer of the process goes through them: outside every scope each patch costs a ContextVar
+    read or two before Keras's own code."""
     global _installed
     with _lock:
         if _installed:

@@ -137,8 +137,10 @@ class _Callbacks:
 
     @staticmethod
     def on_eager_call(layer, first_arg) -> None:
-        if computes_now(first_arg):  # not inside a trace: an assignment there would be traced
-            _draw_before_use(layer)
+        # About to compute on real tensors (not inside a trace: an assignment there would be
+        # traced): what it or its sublayers still hold is drawn first.
+        if computes_now(first_arg):
+            _draw_placeholders_under(layer, final=False)
 
 
 def _explicit_initializers(cls, args, kwargs) -> set[str]:
@@ -422,35 +424,31 @@ def _resolve_graph(model) -> None:
     _resolve_operations(model)
     for rec in late:
         if rec.placeholder:
-            rec.pending = False
-            _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
+            _draw_provisionally(rec, final=True)
     _forget_drawn()
     if _awaiting:  # some placeholder is left: maybe in a layer nested in this model
-        _draw_nested(model)
+        # Sublayers of a custom layer (no graph reaches them) get their provisional decision
+        # now: the model exists and may be used at once, long before its scope ends.
+        _draw_placeholders_under(model, final=True)
     if state is not None:
         state.placeholder.clear()
 
 
-def _draw_nested(model) -> None:
-    """Placeholders of layers nested inside the graph's layers (a custom layer's sublayers:
-    no graph reaches them) get their provisional decision now: the model exists and may be
-    used at once, long before its scope ends."""
-    for layer in model_layers(model):
+def _draw_provisionally(rec: WeightRecord, *, final: bool) -> None:
+    """Draw ``rec``'s weight from its provisional decision (its layer's own activation).
+    ``final``: no graph will re-decide it; else it stays pending, and a graph that completes
+    later may still re-decide it (drawing again only if the decision changed)."""
+    if final:
+        rec.pending = False
+    _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
+
+
+def _draw_placeholders_under(root, *, final: bool) -> None:
+    """Draw every placeholder ``root`` or a layer nested in it still holds."""
+    for layer in model_layers(root):
         for rec in layer_records(layer).values():
             if rec.placeholder:
-                rec.pending = False
-                _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
-    _forget_drawn()
-
-
-def _draw_before_use(layer) -> None:
-    """``layer`` is about to compute on real tensors: any placeholder it or its sublayers still
-    hold is drawn now, from its provisional decision. Such a weight stays pending: a graph that
-    completes later may still re-decide it (and draws again only if the decision changed)."""
-    for lyr in model_layers(layer):
-        for rec in layer_records(lyr).values():
-            if rec.placeholder:
-                _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
+                _draw_provisionally(rec, final=final)
     _forget_drawn()
 
 
@@ -555,8 +553,7 @@ def _finalize_placeholders(state: ScopeState) -> None:
         )
     for rec in state.placeholders:
         if rec.placeholder:
-            rec.pending = False
-            _redecide(rec, own_activation(rec.request.layer) or _NO_GRAPH)
+            _draw_provisionally(rec, final=True)
     state.placeholders.clear()
     state.placeholder.clear()
     _awaiting.pop(id(state), None)

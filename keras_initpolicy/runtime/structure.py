@@ -84,9 +84,13 @@ def count_blocks(policy: Policy, layers: Iterable) -> dict[str, int]:
     """``{stack: number of distinct blocks}`` over ``layers`` (``BlockMatch.stack`` keys)."""
     if not block_patterns(policy):
         return {}
+    return _count(policy, (_path(layer) for layer in layers))
+
+
+def _count(policy: Policy, paths: Iterable[str]) -> dict[str, int]:
     blocks: dict[str, set[str]] = {}
-    for layer in layers:
-        found = block_of(policy, layer)
+    for path in paths:
+        found = _block_at(policy, path)
         if found is not None:
             blocks.setdefault(found.stack, set()).add(found.block)
     return {stack: len(members) for stack, members in blocks.items()}
@@ -98,7 +102,12 @@ def count_blocks_under(policy: Policy, root) -> dict[str, int]:
     counted at the one Keras gives it when its parent calls it, the parent's path and its name."""
     if not block_patterns(policy):
         return {}
-    blocks: dict[str, set[str]] = {}
+    return _count(policy, _prospective_paths(root))
+
+
+def _prospective_paths(root) -> Iterable[str]:
+    """The path of ``root`` and of every layer nested in it, each once; an unbuilt layer's is
+    its parent's path and its name."""
     stack, seen = [(root, "")], set()
     while stack:
         layer, parent = stack.pop()
@@ -106,11 +115,8 @@ def count_blocks_under(policy: Policy, root) -> dict[str, int]:
             continue
         seen.add(id(layer))
         path = getattr(layer, "path", None) or (f"{parent}/{layer.name}" if parent else layer.name)
-        found = _block_at(policy, path)
-        if found is not None:
-            blocks.setdefault(found.stack, set()).add(found.block)
+        yield path
         stack.extend((sub, path) for sub in hooks.sublayers(layer))
-    return {stack: len(members) for stack, members in blocks.items()}
 
 
 @functools.lru_cache(maxsize=4096)
