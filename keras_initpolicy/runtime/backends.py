@@ -14,6 +14,7 @@ their moving statistics, so the numbers reflect the initialization alone.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ __all__ = [
     "UnsupportedBackendError",
     "Placeholder",
     "computes_now",
+    "cheaper_equivalent",
 ]
 
 
@@ -230,3 +232,58 @@ def _nbytes(value) -> int:
         int(np.prod(value.shape, dtype=np.int64))
         * np.dtype(keras.backend.standardize_dtype(value.dtype)).itemsize
     )
+
+
+# -- constants the policy decides ------------------------------------------------------------
+
+
+#: Backends on which filling a small constant with NumPy and handing the array to the variable
+#: costs less than Keras's ``Zeros``/``Ones``/``Constant`` (a dispatched XLA or TensorFlow op):
+#: JAX about half, TensorFlow slightly less; torch more, so it keeps Keras's own.
+_HOST_CONSTANTS = frozenset({"jax", "tensorflow"})
+#: Larger constants are left to Keras: on an accelerator the host array would be copied over.
+HOST_CONSTANT_ELEMENTS = 2**16
+_ANY_FLOAT = frozenset({"float16", "float32", "float64"})
+_FLOAT32 = frozenset({"float32"})
+
+
+class HostConstant:
+    """``initializer`` (a Keras ``Zeros``, ``Ones`` or ``Constant``), filled with NumPy: the
+    same values, bit for bit. Keras turns a Python float into a float32 before casting it, so
+    NumPy fills float32, and float16 or float64 only with a value exact in float32 (no second
+    rounding to disagree on); any other dtype or a large shape is left to ``initializer``. Only
+    ever passed to ``add_weight``: the layer's ``*_initializer`` attribute names
+    ``initializer``."""
+
+    __slots__ = ("initializer", "value", "dtypes")
+
+    def __init__(self, initializer, value: float) -> None:
+        self.initializer = initializer
+        self.value = value
+        self.dtypes = _ANY_FLOAT if float(np.float32(value)) == value else _FLOAT32
+
+    def __call__(self, shape, dtype=None):
+        dtype = keras.backend.standardize_dtype(dtype)
+        if dtype not in self.dtypes or math.prod(shape) > HOST_CONSTANT_ELEMENTS:
+            return self.initializer(shape, dtype=dtype)
+        return np.full(shape, self.value, dtype=dtype)
+
+
+def cheaper_equivalent(initializer):
+    """What to pass to ``add_weight`` for ``initializer`` (a policy's compiled initializer):
+    a :class:`HostConstant` for a constant on a backend where that is cheaper, else
+    ``initializer`` itself."""
+    kind = type(initializer)
+    if kind is keras.initializers.Zeros:
+        value = 0.0
+    elif kind is keras.initializers.Ones:
+        value = 1.0
+    elif kind is keras.initializers.Constant:
+        value = initializer.value
+        if not isinstance(value, int | float):
+            return initializer
+    else:
+        return initializer
+    if keras.backend.backend() not in _HOST_CONSTANTS:
+        return initializer
+    return HostConstant(initializer, float(value))

@@ -43,6 +43,9 @@ class Decision:
     fan_in: float
     fan_out: float
     depends_on_graph: bool = False
+    #: dtype -> compiled recipe, shared by the weights whose layers look the same to the policy
+    #: (one memo entry): they compile alike but for the seed. None: compile from scratch.
+    recipes: dict | None = None
 
 
 @functools.lru_cache(maxsize=32)
@@ -247,15 +250,15 @@ def decide(
     key = _memo_key(resolver, request, activation) if memo is not None else None
     found = memo.get(key) if key is not None else None
     if found is None:
-        found = _match_and_fans(resolver, request, activation)
+        found = (*_match_and_fans(resolver, request, activation), {} if key is not None else None)
         if key is not None:
             memo[key] = found
-    match, fan_in, fan_out, graph_dep = found
+    match, fan_in, fan_out, graph_dep, recipes = found
     if match is None:
         return Decision(request.original, "keras-default", None, activation, fan_in, fan_out)
     if request.explicit and policy.explicit == "keep":
         return Decision(request.original, "explicit", match, activation, fan_in, fan_out, graph_dep)
-    decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep)
+    decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep, recipes)
     if not compile:
         return decision
     return compile_decision(policy, decision, request, blocks)
@@ -347,25 +350,15 @@ def compile_decision(
     the layer's ``depth`` and, from ``blocks``, its stack's number of blocks)."""
     match = decision.match
     init = match.rule.init
-    shape = request.shape
-    activation = decision.activation
-    shape_fan_in, shape_fan_out = shape_fans(shape)
-    ctx = WeightContext(
-        shape=shape,
-        dtype=request.dtype,
-        fan_in=decision.fan_in,
-        fan_out=decision.fan_out,
-        shape_fan_in=shape_fan_in,
-        shape_fan_out=shape_fan_out,
-        activation=activation.name,
-        negative_slope=activation.negative_slope,
-        seed=None,  # derived below, only for an initializer that draws from one
-        variables=block_variables(policy, request.layer, blocks)
-        if init.args and formula_arguments(init)
-        else {},
-    )
+    formulas = bool(init.args) and bool(formula_arguments(init))
+    # Formulas may read the layer's depth and blocks, which the memo does not key on.
+    shared = decision.recipes if not formulas else None
     try:
-        found = recipe(init, ctx)
+        found = shared.get(request.dtype) if shared is not None else None
+        if found is None:
+            found = recipe(init, _context(policy, decision, request, blocks, formulas))
+            if shared is not None:
+                shared[request.dtype] = found
         seed = (
             derive_seed(
                 policy.seed, rule_seed(init), request.ordinal, request.weight, request.occurrence
@@ -379,6 +372,24 @@ def compile_decision(
     except (ValueError, TypeError) as exc:
         raise build_error(request, match, str(exc)) from None
     return decision
+
+
+def _context(policy, decision: Decision, request: WeightRequest, blocks, formulas: bool):
+    shape = request.shape
+    activation = decision.activation
+    shape_fan_in, shape_fan_out = shape_fans(shape)
+    return WeightContext(
+        shape=shape,
+        dtype=request.dtype,
+        fan_in=decision.fan_in,
+        fan_out=decision.fan_out,
+        shape_fan_in=shape_fan_in,
+        shape_fan_out=shape_fan_out,
+        activation=activation.name,
+        negative_slope=activation.negative_slope,
+        seed=None,  # derived by the caller, only for an initializer that draws from one
+        variables=block_variables(policy, request.layer, blocks) if formulas else {},
+    )
 
 
 def build_error(request: WeightRequest, match: Match, why: str) -> PolicyError:

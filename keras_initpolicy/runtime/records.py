@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import keras
 
 from . import hooks
+from .backends import cheaper_equivalent
 from .decision import Decision, WeightRequest
 
 __all__ = ["LayerState", "WeightRecord", "layer_records"]
@@ -46,7 +47,7 @@ class WeightRecord:
         if not isinstance(init, keras.initializers.Initializer):
             init = keras.initializers.get(init if init is not None else "glorot_uniform")
         var = self.variable
-        var.assign(init(tuple(var.shape), dtype=var.dtype))
+        var.assign(cheaper_equivalent(init)(tuple(var.shape), dtype=var.dtype))
         if self.request.attr is not None:
             hooks.set_initializer(self.request.layer, self.request.attr, init)
         self.placeholder = False

@@ -31,7 +31,7 @@ from ..project import project_policy
 from ..resolve import Resolver, is_kernel_like
 from . import hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
-from .backends import Placeholder, computes_now
+from .backends import Placeholder, cheaper_equivalent, computes_now
 from .decision import (
     ATTR_FOR_WEIGHT,
     Decision,
@@ -127,8 +127,9 @@ class _Callbacks:
         if state is None:
             return original(layer, *args, **kwargs)
         # ``kwargs`` is the hook's own dict (``**kwargs``): ours to complete and change.
-        for key, value in zip(("shape", "initializer", "dtype"), args, strict=False):
-            kwargs.setdefault(key, value)
+        if args:
+            for key, value in zip(("shape", "initializer", "dtype"), args, strict=False):
+                kwargs.setdefault(key, value)
         return _add_weight(state, layer_state, layer, original, kwargs)
 
     @staticmethod
@@ -248,18 +249,19 @@ def _add_weight(state: ScopeState, layer_state: LayerState | None, layer, origin
     if record.placeholder:
         kwargs["initializer"] = state.placeholder
         _awaiting[id(state)] = state
+        chosen = None
     else:
         chosen = _initializer_for(record, decision)
         if chosen is not None:
-            kwargs["initializer"] = chosen
+            kwargs["initializer"] = cheaper_equivalent(chosen)  # same values (backends.py)
     try:
         variable = original(layer, **kwargs)
     except (ValueError, TypeError) as exc:
         if decision.reason != "rule":
             raise
         raise build_error(request, decision.match, str(exc)) from None
-    if not record.placeholder and attr is not None and kwargs["initializer"] is not initializer:
-        hooks.set_initializer(layer, attr, kwargs["initializer"])
+    if chosen is not None and attr is not None and chosen is not initializer:
+        hooks.set_initializer(layer, attr, chosen)
     if state.active:
         state.weights += 1
         state.explicit += request.explicit

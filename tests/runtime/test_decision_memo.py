@@ -150,3 +150,33 @@ def test_a_layer_whose_attribute_fails_is_decided_without_the_memo():
     layer = _built(Fragile(8), (None, 8))
     decision = decide(policy, resolver_for(policy), _request(layer), RELU, memo=memo)
     assert type(decision.initializer).__name__ == "HeNormal" and memo == {}
+
+
+def test_layers_that_look_the_same_compile_once_per_dtype_but_draw_their_own_seeds():
+    policy = kip.parse("@seed 5\nDense -> he_normal")
+    resolver = resolver_for(policy)
+    memo: dict = {}
+    a = _built(layers.Dense(8), (None, 8))
+    b = _built(layers.Dense(8), (None, 8))
+    first = decide(policy, resolver, _request(a, ordinal=1), RELU, memo=memo)
+    second = decide(policy, resolver, _request(b, ordinal=2), RELU, memo=memo)
+    assert first.recipes is second.recipes and list(first.recipes) == ["float32"]
+    assert type(first.initializer) is type(second.initializer) is keras.initializers.HeNormal
+    assert first.initializer.seed != second.initializer.seed
+    half = _request(b, ordinal=3)
+    half.dtype = "float16"
+    decide(policy, resolver, half, RELU, memo=memo)
+    assert sorted(first.recipes) == ["float16", "float32"]
+
+
+def test_formula_rules_compile_for_each_weight():
+    """A formula may read the layer's depth, which the memo does not key on."""
+    policy = kip.parse('@blocks "block_{i}"\nDense -> random_normal(stddev=0.1 / (depth + 1))')
+    with policy.scope():
+        inputs = keras.Input((4,))
+        x = inputs
+        for i in range(3):
+            x = layers.Dense(4, name=f"block_{i}")(x)
+        model = keras.Model(inputs, x)
+    stddevs = [model.get_layer(f"block_{i}").kernel_initializer.stddev for i in range(3)]
+    assert stddevs == pytest.approx([0.1, 0.05, 0.1 / 3])
