@@ -163,6 +163,11 @@ def own_activation(layer) -> ActivationInfo | None:
         name = _name_of(fn)
     if name == "linear":
         return None
+    return _own_info(name)
+
+
+@functools.lru_cache(maxsize=256)  # read for every weight: one immutable instance per name
+def _own_info(name: str) -> ActivationInfo:
     return ActivationInfo(name, _slope_for(name), "own")
 
 

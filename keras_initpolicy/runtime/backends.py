@@ -14,6 +14,7 @@ their moving statistics, so the numbers reflect the initialization alone.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -260,13 +261,18 @@ class HostConstant:
     def __init__(self, initializer, value: float) -> None:
         self.initializer = initializer
         self.value = value
-        self.dtypes = _ANY_FLOAT if float(np.float32(value)) == value else _FLOAT32
+        self.dtypes = _fill_dtypes(value)
 
     def __call__(self, shape, dtype=None):
         dtype = keras.backend.standardize_dtype(dtype)
         if dtype not in self.dtypes or math.prod(shape) > HOST_CONSTANT_ELEMENTS:
             return self.initializer(shape, dtype=dtype)
         return np.full(shape, self.value, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _fill_dtypes(value: float) -> frozenset:
+    return _ANY_FLOAT if float(np.float32(value)) == value else _FLOAT32
 
 
 def cheaper_equivalent(initializer):
