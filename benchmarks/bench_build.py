@@ -160,12 +160,22 @@ def main() -> None:
         "the first model built in a process meets; the default measures repeated builds)",
     )
     parser.add_argument(
+        "--keras-constants",
+        action="store_true",
+        help="let Keras fill the constants the policy decides (zeros, ones), as before the fourth "
+        "2026-11-30 session; the default fills them with NumPy where that is cheaper "
+        "(runtime/backends.py, HostConstant)",
+    )
+    parser.add_argument(
         "--hand-hooks",
         action="store_true",
         help="build the hand-written variant with the plugin's hooks installed (idle, no scope), "
         "as this script did before 2026-11-30's third session; the default is plain Keras",
     )
     args = parser.parse_args()
+    if args.keras_constants:
+        backends._HOST_CONSTANTS = frozenset()
+        backends._host_constants.cache_clear()
     global FILTERS, CLOCK, SYNC, COLD_POOL, HAND_HOOKS
     COLD_POOL = args.cold_pool
     HAND_HOOKS = args.hand_hooks
@@ -185,7 +195,7 @@ def main() -> None:
     print(
         f"backend={keras.backend.backend()} blocks={args.blocks} filters={args.filters} "
         f"repeat={args.repeat} clock={args.clock} sync={SYNC} cold_pool={COLD_POOL} "
-        f"hand_hooks={HAND_HOOKS}"
+        f"hand_hooks={HAND_HOOKS} keras_constants={args.keras_constants}"
     )
     print(f"by hand: median {ht * 1e3:.1f} ms, peak {hm / 2**20:.2f} MiB")
     print(f"policy:  median {pt * 1e3:.1f} ms, peak {pm / 2**20:.2f} MiB")

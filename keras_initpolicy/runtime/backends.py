@@ -280,16 +280,24 @@ def cheaper_equivalent(initializer):
     a :class:`HostConstant` for a constant on a backend where that is cheaper, else
     ``initializer`` itself."""
     kind = type(initializer)
-    if kind is keras.initializers.Zeros:
-        value = 0.0
-    elif kind is keras.initializers.Ones:
-        value = 1.0
-    elif kind is keras.initializers.Constant:
+    if kind not in _CONSTANT_KINDS or not _host_constants():
+        return initializer
+    if kind is keras.initializers.Constant:
         value = initializer.value
         if not isinstance(value, int | float):
             return initializer
     else:
-        return initializer
-    if keras.backend.backend() not in _HOST_CONSTANTS:
-        return initializer
+        value = _CONSTANT_KINDS[kind]
     return HostConstant(initializer, float(value))
+
+
+_CONSTANT_KINDS = {
+    keras.initializers.Zeros: 0.0,
+    keras.initializers.Ones: 1.0,
+    keras.initializers.Constant: None,  # its own value
+}
+
+
+@functools.cache  # the backend is fixed once Keras is imported
+def _host_constants() -> bool:
+    return keras.backend.backend() in _HOST_CONSTANTS

@@ -8,7 +8,9 @@ Written against Keras 3.15 (checked with 3.10–3.15 source layouts): it relies 
 - ``keras.layers.Layer._maybe_build(call_spec)``, run by every ``Layer.__call__`` before ``call``,
   and ``CallSpec.eager`` (its tensor arguments are backend tensors, not ``KerasTensor``s), with
   the symbolic and stateless scopes (a trace, not a computation),
-- ``keras.src.models.functional.Functional.__init__`` (a graph is complete when it returns),
+- ``keras.src.models.functional.Functional.__init__(inputs, outputs)`` (a graph is complete
+  when it is called; ``KerasTensor._keras_history`` and ``Node.input_tensors`` lead from its
+  outputs to its operations),
 - ``keras.src.saving.saving_lib.load_model`` and
   ``keras.src.legacy.saving.legacy_h5_format.load_model_from_hdf5`` (loading runs without any
   policy),
@@ -170,7 +172,10 @@ def install(callbacks) -> None:
     scope's state, or None), ``awaiting`` (a container, non-empty while some placeholder waits
     to be drawn), ``on_new_layer(layer, cls, args, kwargs, caller)`` (``caller``: the
     constructing frame, for :func:`creator_of`; valid during the call only),
-    ``on_add_weight(layer, original, args, kwargs)``, ``on_functional(model)``, and
+    ``on_add_weight(layer, original, args, kwargs)``, ``on_graph_outputs(outputs)`` (a
+    Functional graph with these outputs is about to be made; only while ``awaiting``; what it
+    returns goes to ``on_graph_abandoned`` if Keras then fails to make it),
+    ``on_functional(model)`` (it was made), and
     ``on_eager_call(layer, first_arg)`` (a layer is about to be called on backend tensors).
 
     Once installed they stay (a model created in a scope may build later, outside it), so every
@@ -216,7 +221,16 @@ def install(callbacks) -> None:
 
         @functools.wraps(functional_init)
         def __init__(self, *args, **kwargs):
-            functional_init(self, *args, **kwargs)
+            early = None
+            if awaiting and current.get() is not None and not _suspended.get():
+                outputs = kwargs["outputs"] if "outputs" in kwargs else args[1:2]
+                early = callbacks.on_graph_outputs(outputs)
+            try:
+                functional_init(self, *args, **kwargs)
+            except BaseException:
+                if early:
+                    callbacks.on_graph_abandoned(early)
+                raise
             if not _suspended.get():
                 callbacks.on_functional(self)
 
@@ -326,6 +340,29 @@ def own_weights(layer) -> list:
     return list(getattr(layer, "_trainable_variables", [])) + list(
         getattr(layer, "_non_trainable_variables", [])
     )
+
+
+def operations_reaching(outputs) -> list:
+    """The operations whose outputs lead to ``outputs`` (KerasTensors, nested), each once, found
+    through each tensor's ``_keras_history`` and its node's ``input_tensors``: the operations
+    of the graph ``Functional(inputs, outputs)`` is about to make (nested models are single
+    operations, as in ``graph_operations``)."""
+    ops, seen_ops, seen_nodes = [], set(), set()
+    stack = list(keras.tree.flatten(outputs))
+    while stack:
+        history = getattr(stack.pop(), "_keras_history", None)
+        if history is None:
+            continue
+        op, node_index = history[0], history[1]
+        node = op._inbound_nodes[node_index]
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if id(op) not in seen_ops:
+            seen_ops.add(id(op))
+            ops.append(op)
+        stack.extend(node.input_tensors)
+    return ops
 
 
 def graph_operations(model) -> list:

@@ -133,6 +133,24 @@ class _Callbacks:
         return _add_weight(state, layer_state, layer, original, kwargs)
 
     @staticmethod
+    def on_graph_outputs(outputs) -> list | None:
+        # Before Keras maps the graph (only while some placeholder waits): the draws are
+        # dispatched now, and JAX computes them while Keras works out the graph's structure.
+        # Not when a rule reads `blocks`: those are counted over the finished model.
+        state = _current.get()
+        if state is None or block_patterns(state.policy):
+            return None
+        return _resolve_operations(hooks.operations_reaching(outputs))
+
+    @staticmethod
+    def on_graph_abandoned(resolved: list) -> None:
+        # Keras could not make that graph: what it decided stays drawn, provisionally, and the
+        # next graph that completes decides it again (drawing again only if the rule changes).
+        for rec in resolved:
+            rec.pending = True
+            rec.reopen = False
+
+    @staticmethod
     def on_functional(model) -> None:
         _resolve_graph(model)
 
@@ -423,7 +441,7 @@ def _resolve_graph(model) -> None:
     late = _late_records(state, model) if state is not None and block_patterns(state.policy) else []
     if late:
         state.block_counts = count_blocks(state.policy, model_layers(model))
-    _resolve_operations(model)
+    _resolve_operations(hooks.graph_operations(model))
     for rec in late:
         if rec.placeholder:
             _draw_provisionally(rec, final=True)
@@ -465,8 +483,11 @@ _awaiting: dict[int, ScopeState] = {}
 _Callbacks.awaiting = _awaiting
 
 
-def _resolve_operations(model) -> None:
-    for op in hooks.graph_operations(model):
+def _resolve_operations(operations) -> list:
+    """Decide the graph-dependent weights of ``operations`` (a finished graph's); returns the
+    records it decided."""
+    resolved = []
+    for op in operations:
         records = layer_records(op)
         if not records or not any(r.pending or r.reopen for r in records.values()):
             continue
@@ -476,11 +497,13 @@ def _resolve_operations(model) -> None:
             if rec.pending:
                 rec.pending = False
                 rec.reopen = at_output and rec.state.active
+                resolved.append(rec)
             elif rec.reopen and rec.state.active and not at_output:
                 rec.reopen = False
             else:
                 continue
             _redecide(rec, activation)
+    return resolved
 
 
 def _redecide(rec: WeightRecord, activation: ActivationInfo) -> None:

@@ -78,3 +78,42 @@ def test_uninstall_restores_keras_and_the_next_scope_installs_again():
         model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
     assert hooks.installed()
     assert float(keras.ops.sum(model.layers[1].kernel)) == 6.0
+
+
+def _graph(kind):
+    layers = keras.layers
+    if kind == "branches":
+        inputs = keras.Input((4,))
+        a = layers.Dense(3)(inputs)
+        b = layers.Dense(3, activation="relu")(inputs)
+        merged = layers.Add()([a, layers.ReLU()(b)])
+        return inputs, [merged, layers.Dense(2)(a)]
+    if kind == "nested":
+        inner = keras.Sequential([keras.Input((4,)), layers.Dense(3), layers.ReLU()])
+        inputs = keras.Input((4,))
+        return inputs, layers.Dense(1)(inner(inputs))
+    if kind == "dict outputs":
+        inputs = {"x": keras.Input((4,), name="x"), "y": keras.Input((2,), name="y")}
+        joined = layers.Concatenate()([inputs["x"], inputs["y"]])
+        return inputs, {"head": layers.Dense(1)(joined), "aux": layers.Dense(2)(inputs["x"])}
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["branches", "nested", "dict outputs"])
+def test_operations_reaching_the_outputs_are_the_graphs_operations(kind):
+    inputs, outputs = _graph(kind)
+    found = hooks.operations_reaching(outputs)
+    model = keras.Model(inputs, outputs)
+    ops = hooks.graph_operations(model)
+    assert len(found) == len({id(op) for op in found})  # each once
+    assert {id(op) for op in found} == {id(op) for op in ops}
+
+
+def test_operations_reaching_a_sub_graph_stop_at_what_leads_to_it():
+    inputs = keras.Input((4,))
+    first = keras.layers.Dense(3)
+    hidden = first(inputs)
+    unrelated = keras.layers.Dense(2)
+    unrelated(inputs)
+    found = hooks.operations_reaching(keras.layers.ReLU()(hidden))
+    assert first in found and unrelated not in found

@@ -163,3 +163,40 @@ def test_a_donated_placeholder_array_is_never_handed_out_again(monkeypatch):
     again = placeholder((2, 3), "float32")
     assert again is not first and not again.is_deleted()
     assert backends.Placeholder()((2, 3), "float32") is again  # the pool holds the new one
+
+
+def test_graph_dependent_weights_are_drawn_before_keras_maps_the_graph(monkeypatch):
+    """Their draws are dispatched when ``Functional.__init__`` starts, so JAX computes them while
+    Keras works out the graph's structure."""
+    seen = []
+    map_graph = keras.src.ops.function.map_graph
+
+    def watching(inputs, outputs):
+        seen.append(not any(r.placeholder for r in layer_records(hidden).values()))
+        return map_graph(inputs, outputs)
+
+    monkeypatch.setattr(keras.src.ops.function, "map_graph", watching)
+    with kip.parse(POLICY).scope():
+        inputs = keras.Input((4,))
+        hidden = layers.Dense(8)
+        keras.Model(inputs, layers.ReLU()(hidden(inputs)))
+    assert seen == [True]
+    assert type(hidden.kernel_initializer).__name__ == "HeNormal"
+
+
+def test_a_graph_keras_refuses_leaves_its_weights_to_the_next_one():
+    """Decided when Keras was asked for the graph; Keras refused it (disconnected inputs), so
+    the next graph that completes decides again, from its own consumers."""
+    policy = kip.parse("@seed 5\nDense[activation=relu] -> he_normal\nDense -> ones")
+    with policy.scope():
+        inputs, stray = keras.Input((4,)), keras.Input((4,))
+        dense = layers.Dense(3)
+        hidden = dense(inputs)
+        relu = layers.ReLU()(hidden)
+        with pytest.raises(ValueError):
+            keras.Model(stray, relu)  # not connected to `stray`
+        assert type(dense.kernel_initializer).__name__ == "HeNormal"  # drawn, provisionally
+        second = layers.Dense(2)(hidden)  # a weighted consumer too: relu no longer decides
+        keras.Model(inputs, [relu, second])
+    assert type(dense.kernel_initializer).__name__ == "Ones"
+    np.testing.assert_array_equal(_numpy(dense.kernel), np.ones((4, 3), "float32"))
