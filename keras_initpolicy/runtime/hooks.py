@@ -70,6 +70,9 @@ HOOKED_SURFACE = {
         getattr(legacy_h5_format, "load_model_from_hdf5", None)
     ),
     "Operation._outbound_nodes": lambda: hasattr(keras.layers.Dense(1), "_outbound_nodes"),
+    "KerasTensor._keras_history, Operation._inbound_nodes, Node.input_tensors": lambda: (
+        _history_works()
+    ),
     "Layer._flatten_layers": lambda: callable(getattr(Layer, "_flatten_layers", None)),
     "Layer._trainable_variables": lambda: hasattr(keras.layers.Dense(1), "_trainable_variables"),
     "name_scope_stack callers": lambda: _name_scope_callers_work(),
@@ -88,6 +91,13 @@ def _name_scope_callers_work() -> bool:
 
     Probe()(keras.ops.zeros((1, 2)))
     return bool(seen) and any(isinstance(x, Probe) for x in seen[0])
+
+
+def _history_works() -> bool:
+    inputs = keras.Input((2,))
+    dense = keras.layers.Dense(1)
+    op, node_index = dense(inputs)._keras_history[:2]
+    return op is dense and list(op._inbound_nodes[node_index].input_tensors) == [inputs]
 
 
 def _maybe_build_works() -> bool:
