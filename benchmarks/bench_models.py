@@ -9,7 +9,9 @@ For each model the builds alternate in one process, after one warm-up build of e
   so the difference is what the plugin costs;
 - ``default``: under ``examples/policies/default.initpolicy`` (different initializers for many
   weights; shown for information).
-Prints the median wall time of each and the ratios to ``plain``. The models come from the zoo
+Prints the median wall time of each (until every weight's value exists: on JAX the clock
+stops after ``block_until_ready``, since 2026-11-30's fourth session) and the ratios to
+``plain``. The models come from the zoo
 catalogue (``tests/zoo/catalog.py``): keras.applications at their real size with a small input;
 GPT2Backbone and LlamaBackbone with 4 blocks of width 256 (``BUILDERS``).
 """
@@ -58,13 +60,23 @@ def timed(build, policy) -> float:
     gc.collect()
     t0 = time.perf_counter()
     if policy is None:
-        build()
+        model = build()
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with policy.scope():
-                build()
+                model = build()
+    _wait_for(model)
     return time.perf_counter() - t0
+
+
+def _wait_for(model) -> None:
+    """Until every weight's value exists (as ``bench_build.py``): JAX draws asynchronously, and
+    without this the draws one variant queued are paid by the next variant's build."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.block_until_ready([w.value for w in model.weights])
 
 
 def main() -> None:
