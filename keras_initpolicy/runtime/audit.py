@@ -148,24 +148,46 @@ def initializer_of(layer, weight: str):
 
 
 def _stream_key(w: WeightValues):
-    """Leading values up to a common scale, or None when the weight is not random."""
+    """``(bucket, leading values up to a common scale)``, or None when the weight is not random.
+
+    Two weights that drew one stream have leading values equal up to a positive scale, but only
+    up to float rounding once divided by their largest: they are bucketed by what that rounding
+    cannot change (count, signs, position of the largest) and compared within a tolerance, never
+    hashed as rounded values (a value near a rounding boundary would split them)."""
     if not w.trainable or w.flat.size < 4:
         return None
     lead = w.flat[:_LEADING].astype(np.float64)
-    peak = float(np.max(np.abs(lead)))
+    peak_at = int(np.argmax(np.abs(lead)))
+    peak = abs(float(lead[peak_at]))
     if peak == 0.0 or len(np.unique(lead)) < min(4, lead.size):
         return None
-    return tuple(np.round(lead / peak, 5).tolist())
+    return (lead.size, peak_at, tuple(np.signbit(lead).tolist())), lead / peak
+
+
+#: relative agreement of two weights' scaled leading values that counts as one stream: float32
+#: rounding leaves about 1e-7; independent draws never agree on 16 values this closely
+_SAME_STREAM_RTOL = 1e-4
 
 
 def _shared_streams(weights, source) -> list[Finding]:
-    groups: dict[tuple, list[WeightValues]] = {}
+    buckets: dict[tuple, list] = {}
     for w in weights:
-        key = _stream_key(w)
-        if key is not None:
-            groups.setdefault(key, []).append(w)
+        found = _stream_key(w)
+        if found is not None:
+            buckets.setdefault(found[0], []).append((w, found[1]))
+    groups: list[list[WeightValues]] = []
+    for members in buckets.values():
+        clusters: list[list] = []
+        for w, values in members:
+            for cluster in clusters:
+                if np.allclose(cluster[0][1], values, rtol=_SAME_STREAM_RTOL, atol=0.0):
+                    cluster.append((w, values))
+                    break
+            else:
+                clusters.append([(w, values)])
+        groups.extend([w for w, _ in cluster] for cluster in clusters)
     found = []
-    for members in groups.values():
+    for members in groups:
         if len(members) < 2:
             continue
         for w in members:
