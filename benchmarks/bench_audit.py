@@ -5,7 +5,7 @@ Run: KERAS_BACKEND=jax python benchmarks/bench_audit.py [--repeat 5] [--model Re
 Each repeat builds the model (``weights=None``, full size, 1000 classes, no policy) and then
 audits it; the script prints the median wall time of both and their ratio, and the first
 audit's time separately (it pays one-time imports and caches). The audit reads every weight's
-values (25.6 M for ResNet50), walks the graph and computes every check of SPEC §7.
+values (25.6 M for ResNet50), walks the graph and computes every check of docs/audit.md.
 """
 
 from __future__ import annotations

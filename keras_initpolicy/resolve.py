@@ -1,4 +1,4 @@
-"""Which rule wins for one weight (SPEC §2 "Precedence"). Pure Python; no Keras.
+"""Which rule wins for one weight (docs/reference.md#precedence). Pure Python; no Keras.
 
 The caller describes the weight's owner layer and its enclosing layers as ``LayerFacts``
 (owner first). Rules are indexed by class name, so a layer only meets the rules that name one
@@ -30,14 +30,17 @@ __all__ = [
     "is_kernel_like",
 ]
 
-#: Trainable rank>=2 weights that are nevertheless not "kernel-like" (SPEC §2). ``bias`` is here
+#: Trainable rank>=2 weights that are nevertheless not "kernel-like"
+#: (docs/reference.md#weight-parts-and-kernel-like-weights). ``bias`` is here
 #: because EinsumDense (MultiHeadAttention's projections) makes rank-2 biases; see
 #: docs/design-decisions.md.
 KERNEL_LIKE_EXCLUDED = frozenset({"recurrent_kernel", "bias"})
 
 
 def is_kernel_like(weight: str, shape: tuple) -> bool:
-    """SPEC §2, for a trainable weight: rank >= 2 and not ``recurrent_kernel`` (nor ``bias``)."""
+    """For a trainable weight: rank >= 2 and not ``recurrent_kernel`` (nor ``bias``).
+
+    docs/reference.md#weight-parts-and-kernel-like-weights."""
     return len(shape) >= 2 and weight not in KERNEL_LIKE_EXCLUDED
 
 
@@ -232,9 +235,10 @@ class Resolver:
 def resolve_by_definition(
     rules: Sequence[Rule], chain: Sequence[LayerFacts], weight: str, kernel_like: bool
 ) -> Match | None:
-    """SPEC §2 precedence applied by brute force: every selector of every rule on every layer of
-    the chain, keeping the greatest ``Match.key``. The reference the indexed ``Resolver`` is
-    checked against (``tests/test_resolve.py``) and measured against (``benchmarks/``)."""
+    """docs/reference.md#precedence applied by brute force: every selector of every rule on
+    every layer of the chain, keeping the greatest ``Match.key``. The reference the indexed
+    ``Resolver`` is checked against (``tests/test_resolve.py``) and measured against
+    (``benchmarks/``)."""
     best = None
     for depth, facts in enumerate(chain):
         for rule in rules:

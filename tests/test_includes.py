@@ -1,4 +1,4 @@
-"""``@include`` hardening (issue 7, SPEC §2 Directives).
+"""``@include`` hardening (issue 7, docs/reference.md#include-and-presets).
 
 Every failure to include a file — a cycle, too deep a chain, a missing file, a directory, a file
 that cannot be read, a symlink loop — is a ``PolicyError`` with code IP002 positioned at the

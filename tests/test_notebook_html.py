@@ -1,4 +1,4 @@
-"""Reports render as HTML tables in a real Jupyter run (SPEC §10).
+"""Reports render as HTML tables in a real Jupyter run (docs/editors.md#notebooks).
 
 A notebook built with nbformat runs in a fresh ipykernel through nbclient; each report is the
 last expression of a cell, so Jupyter asks it for ``_repr_html_`` exactly as it would for a user.

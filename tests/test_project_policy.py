@@ -1,4 +1,4 @@
-"""The project policy and the decorator (SPEC §4)."""
+"""The project policy and the decorator (README.md#python-api)."""
 
 from __future__ import annotations
 

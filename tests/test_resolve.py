@@ -1,4 +1,5 @@
-"""SPEC §2 precedence, checked on examples and against a brute-force oracle."""
+"""Precedence (docs/reference.md#precedence), checked on examples and against a brute-force
+oracle."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Generate ``keras_initpolicy/catalog/data/keras_layers.json`` from the installed Keras.
 
-The linter and validator read this catalogue instead of importing Keras (SPEC §5: lint never
-imports Keras). For every public class in ``keras.layers`` plus ``keras.Model``,
+The linter and validator read this catalogue instead of importing Keras (docs/architecture.md: lint
+never imports Keras). For every public class in ``keras.layers`` plus ``keras.Model``,
 ``keras.Sequential`` and ``Functional`` it records:
 
 - ``mro``: class names, most derived first, without backend-specific and foreign bases (so the

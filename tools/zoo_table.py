@@ -185,7 +185,7 @@ def write_table(names: list[str], library: dict[str, str]) -> str:
         "(they take no width arguments) with the smallest input each accepts; keras-hub backbones",
         "with small configurations. Times are wall-clock on a shared 2-core machine.",
         "",
-        "The invariants of SPEC §6 (explain has one row per weight, no shared random streams,",
+        "The invariants of the zoo (explain has one row per weight, no shared random streams,",
         "seeded rebuild bit-identical, He variance of relu kernels, save + load in a fresh process",
         "without the plugin) are the tests in `tests/zoo/test_zoo.py` (marker `zoo`). CI runs each",
         "model on one backend under one `@explicit` mode (assigned in `tests/zoo/catalog.py`);",

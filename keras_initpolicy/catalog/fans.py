@@ -1,4 +1,4 @@
-"""Layer-aware fan_in / fan_out (SPEC §2 "Fans"). Pure Python: nothing here imports Keras.
+"""Layer-aware fan_in / fan_out (docs/reference.md#fans). Pure Python: nothing here imports Keras.
 
 Keras computes fans from a kernel's shape alone (``shape_fans``). That is right for ``Dense`` and
 ordinary convolutions but miscounts kernels whose axes mean something else:

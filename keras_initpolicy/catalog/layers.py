@@ -53,7 +53,7 @@ __all__ = [
     "ALWAYS_ATTRIBUTES",
 ]
 
-#: Attributes every layer has for a policy, whatever its config says (SPEC §2).
+#: Attributes every layer has for a policy, whatever its config says (docs/reference.md#predicates).
 ALWAYS_ATTRIBUTES = frozenset({"name", "path", "activation"})
 
 

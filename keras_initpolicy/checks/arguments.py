@@ -1,4 +1,6 @@
-"""Lint of arithmetic expressions in initializer arguments (SPEC §8). No Keras import.
+"""Lint of arithmetic expressions in initializer arguments. No Keras import.
+
+The language: docs/reference.md#expressions-and-variables.
 
 Findings, each positioned at the (sub-)expression at fault:
 

@@ -1,4 +1,4 @@
-"""Diagnostic records and the table of codes (SPEC §5, §7). Formatters live in ``report.py``.
+"""Diagnostic records and the table of codes (docs/diagnostics.md). Formatters: ``report.py``.
 
 ``Diagnostic`` is a finding about a policy, positioned in its source; ``Finding`` (IP4xx, from
 ``kip.audit``) is the same record about a built model, plus the ``layer_path`` and ``weight`` it

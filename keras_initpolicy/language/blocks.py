@@ -1,4 +1,6 @@
-"""``@blocks "PATTERN"``: which layers belong to a repeated block, and its index (SPEC §8).
+"""``@blocks "PATTERN"``: which layers belong to a repeated block, and its index.
+
+The directive: docs/reference.md#blocks.
 
 A pattern is a layer-path pattern: ``*`` matches any run of characters within one path component
 (not ``/``), ``{i}`` matches a non-negative integer — the block's index, read as ``depth`` — and

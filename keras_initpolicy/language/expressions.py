@@ -1,4 +1,6 @@
-"""Evaluate and inspect arithmetic expressions in initializer arguments (SPEC §8).
+"""Evaluate and inspect arithmetic expressions in initializer arguments.
+
+The language: docs/reference.md#expressions-and-variables.
 
 The parser builds ``Variable``/``Unary``/``Binary``/``Call`` nodes (``nodes.py``); a literal
 number is a plain ``int``/``float``. This module walks those nodes with its own small

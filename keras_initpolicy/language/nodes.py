@@ -42,7 +42,7 @@ class Word(str):
         return f"Word({str(self)!r})"
 
 
-# -- arithmetic expressions (SPEC §8) ------------------------------------------------------------
+# -- arithmetic expressions (docs/reference.md#expressions-and-variables) -----------------------
 #
 # Only numeric initializer arguments hold these; a literal number stays a plain int/float, so an
 # argument without an operator is exactly the value it was before expressions existed. Each node

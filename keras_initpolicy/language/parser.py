@@ -309,7 +309,8 @@ class _ToAst(Transformer):
     def keyword(self, items):
         return Argument(str(items[0]), _argument_value(items[1]), *_pos(items[0]))
 
-    # -- arithmetic in arguments (SPEC §8); a plain number stays a plain number
+    # -- arithmetic in arguments (docs/reference.md#expressions-and-variables);
+    # a plain number stays a plain number
 
     def binary(self, items):
         left, op, right = items

@@ -98,7 +98,9 @@ def _arguments(init: str | None) -> list[Candidate]:
 
 
 def _expression() -> list[Candidate]:
-    """What a numeric argument's expression may name (SPEC §8)."""
+    """What a numeric argument's expression may name.
+
+    docs/reference.md#expressions-and-variables."""
     out = [Candidate(v, "variable", meaning) for v, meaning in VARIABLES.items()]
     out += [Candidate(f, "function", "function", insert=f"{f}(") for f in FUNCTIONS]
     return out

@@ -1,7 +1,7 @@
 """Hover text (Markdown) for a token of a policy: what an initializer draws, what a class creates.
 
 Facts come from the catalogues (``catalog/initializers.py``, ``catalog/layers.py``) and the
-formula table of SPEC §1; nothing here imports Keras.
+formula table of docs/reference.md#formulas; nothing here imports Keras.
 
 >>> print(initializer_doc("he_normal").splitlines()[0])
 **he_normal** — Keras `HeNormal` (He/Kaiming: ReLU family)
@@ -63,7 +63,8 @@ DIRECTIVE_DOCS = {
 
 
 def _num(value) -> str:
-    """A number as ``%g``; an expression (SPEC §8) or a word as the policy spells it."""
+    """A number as ``%g``; an expression (docs/reference.md#expressions-and-variables) or a
+    word as the policy spells it."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{value:g}"
     return value if isinstance(value, str) else value_text(value)

@@ -224,7 +224,7 @@ def _right_context(toks: list[Token], partial: str) -> Context:
     opened = _open_bracket(toks)
     if opened is None or len(toks) < 2 or toks[1].text != "(":
         return Context("none")
-    if opened > 1:  # inside parentheses within the call: an expression (§8)
+    if opened > 1:  # inside parentheses within the call: an expression
         return Context("expression", init=init, partial=partial)
     inside = toks[opened + 1 :]
     # after `name =` inside the call: the value of that argument

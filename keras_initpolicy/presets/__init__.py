@@ -1,1 +1,4 @@
-"""Policies shipped with the package, included with ``@include "preset:NAME"`` (SPEC §8)."""
+"""Policies shipped with the package, included with ``@include "preset:NAME"``.
+
+The directive: docs/reference.md#include-and-presets; the presets measured: docs/presets.md.
+"""

@@ -1,4 +1,6 @@
-"""The effective activation of a layer (SPEC §2): its own, or what its output flows into.
+"""The effective activation of a layer: its own, or what its output flows into.
+
+The definition: docs/reference.md#the-effective-activation.
 
 Graph access goes through ``hooks`` (the one module that knows Keras internals).
 """
@@ -202,7 +204,8 @@ def is_activation_layer(layer) -> bool:
 
 
 def effective_activation(layer) -> ActivationInfo:
-    """Own activation if any; else the one applied downstream (SPEC §2), else ``linear``."""
+    """Own activation if any; else the one applied downstream, else ``linear``
+    (docs/reference.md#the-effective-activation)."""
     own = own_activation(layer)
     if own is not None:
         return own

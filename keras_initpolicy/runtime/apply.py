@@ -1,4 +1,7 @@
-"""``Policy.apply(model)``: re-initialize an existing, built model in place (SPEC §4)."""
+"""``Policy.apply(model)``: re-initialize an existing, built model in place.
+
+The API: README.md#python-api.
+"""
 
 from __future__ import annotations
 

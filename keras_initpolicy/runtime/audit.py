@@ -1,4 +1,6 @@
-"""``kip.audit(model)``: what is wrong with a built model's initial weights (SPEC §7, IP401–IP405).
+"""``kip.audit(model)``: what is wrong with a built model's initial weights (IP401–IP405).
+
+The command and its codes: docs/audit.md, docs/diagnostics.md.
 
 Every finding comes from what the model holds now — the weights' values, the layers' initializer
 configs and the graph — never from provenance records, so a model built before this package was
@@ -37,7 +39,7 @@ from .chains import chain_findings, fan_config
 
 __all__ = ["audit", "Findings", "WeightValues", "initializer_of", "model_weights"]
 
-#: relative variance error IP402 needs before it speaks (SPEC §7: 1.5x)
+#: relative variance error IP402 needs before it speaks (1.5x, docs/diagnostics.md, IP402)
 IP402_FACTOR = 1.5
 #: leading values compared by IP401
 _LEADING = 16
@@ -74,7 +76,9 @@ class WeightValues:
 
     @property
     def kernel_like(self) -> bool:
-        """SPEC §2: trainable, rank >= 2, not ``recurrent_kernel`` (nor a rank-2 ``bias``)."""
+        """Trainable, rank >= 2, not ``recurrent_kernel`` (nor a rank-2 ``bias``).
+
+        docs/reference.md#weight-parts-and-kernel-like-weights."""
         return self.trainable and is_kernel_like(self.name, self.shape)
 
     @property
@@ -335,7 +339,7 @@ def _rule_decided(policy, model) -> set:
 
 
 def audit(model, policy=None, *, source: str | None = None) -> Findings:
-    """Report what is wrong with ``model``'s initial weights (codes IP401–IP405, SPEC §7).
+    """Report what is wrong with ``model``'s initial weights (codes IP401–IP405, docs/audit.md).
 
     ``policy`` is the policy the model was built under, if any: weights one of its rules decided
     already use the layer's true fans and are not reported by IP402. ``source`` names the model

@@ -1,4 +1,4 @@
-"""``kip.calibrate``: data-dependent calibration of a built model's kernels (SPEC §9).
+"""``kip.calibrate``: data-dependent calibration of a built model's kernels (docs/lsuv.md).
 
 LSUV (layer-sequential unit variance, Mishkin & Matas, "All you need is a good init", ICLR 2016):
 layer by layer, in the order the forward pass reaches them, rescale each kernel until its layer's

@@ -1,4 +1,6 @@
-"""IP404 of ``kip.audit``: scale that depth compounds (SPEC §7).
+"""IP404 of ``kip.audit``: scale that depth compounds.
+
+The code: docs/diagnostics.md#ip404--scale-does-not-fit-the-activation-along-a-deep-chain.
 
 A **chain** is a path of ≥ 4 weighted layers (layers with their own ``kernel``: Dense, every
 convolution, EinsumDense) in a Sequential or Functional graph where each layer's output reaches

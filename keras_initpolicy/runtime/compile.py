@@ -1,7 +1,7 @@
 """``InitCall`` + ``WeightContext`` -> a plain ``keras.initializers.Initializer``.
 
-Every variance-scaling rule of SPEC §1 becomes a Keras ``VarianceScaling`` with an exact
-``scale``/``mode``/``distribution``; when that triple is one of Keras's named classes
+Every variance-scaling rule of docs/reference.md#formulas becomes a Keras ``VarianceScaling``
+with an exact ``scale``/``mode``/``distribution``; when that triple is one of Keras's named classes
 (``HeNormal``, ``GlorotUniform``, ``LecunNormal``, ...) the named class is returned instead, so a
 saved model's config reads exactly as if the initializer had been written in code and loads in a
 process that never imported this package.
@@ -17,11 +17,12 @@ LeCun; tanh, linear, softmax and anything else -> Glorot. Its default distributi
 truncated normal (as for Keras's ``*_normal`` classes); ``auto(distribution=uniform)`` uses the
 uniform members.
 
-Formulas (SPEC §8): a numeric argument may be an expression over ``fan_in``, ``fan_out``,
-``depth`` and ``blocks``. ``compile_initializer`` evaluates it with ``WeightContext.variables``
-and then compiles exactly as if the value had been written as a literal, so the result is the
-same plain Keras initializer (``RandomNormal(stddev=0.01)``) and a saved config loads without this
-package. Rules without formulas take the same path as before (one cached lookup more).
+Formulas (docs/reference.md#expressions-and-variables): a numeric argument may be an
+expression over ``fan_in``, ``fan_out``, ``depth`` and ``blocks``. ``compile_initializer``
+evaluates it with ``WeightContext.variables`` and then compiles exactly as if the value had been
+written as a literal, so the result is the same plain Keras initializer
+(``RandomNormal(stddev=0.01)``) and a saved config loads without this package. Rules without
+formulas take the same path as before (one cached lookup more).
 ``evaluated_arguments`` gives ``(name, formula, value)`` for ``explain``.
 
 Seeds: the caller derives one seed per weight (from ``@seed`` and the rule's own ``seed=N``,
@@ -289,7 +290,8 @@ def variance_scaling_params(init: InitCall, ctx: WeightContext) -> tuple[float, 
     """``(scale, mode, distribution)`` of the Keras ``VarianceScaling`` a rule compiles to.
 
     ``scale`` already includes the layer-aware fan correction (unless ``fans=shape``), so Keras's
-    shape-rule arithmetic on ``ctx.shape`` yields the variance of SPEC §1 with the layer's fans.
+    shape-rule arithmetic on ``ctx.shape`` yields the variance of docs/reference.md#formulas with
+    the layer's fans.
     """
     name = canonical_name(init.name)
     args = bind_args(init)

@@ -394,7 +394,7 @@ def diagnose(
                 )
             x = _make_inputs(model, batch, np.random.default_rng(seed))
         # A Sequential without Input builds in ``measure``: it follows the policy it was
-        # constructed under (SPEC §3), so no scope is needed here.
+        # constructed under (docs/reference.md#applying-a-policy), so no scope is needed here.
         runs.append(measure(model, x, unique))
         if calibrate is not None and len(runs) == 1:
             calibration = _calibrated_run(policy, builder, seed, x, calibrate)

@@ -1,4 +1,6 @@
-"""Seeds (SPEC §3): one derived seed per weight, and reseeded copies of random initializers.
+"""Seeds: one derived seed per weight, and reseeded copies of random initializers.
+
+What seeds promise: docs/reference.md#seeds.
 
 Under ``@seed N`` every random weight built in a scope gets its own seed derived from ``N``, the
 layer's order of creation, the weight's name and its occurrence — rule-decided weights, an

@@ -1,4 +1,6 @@
-"""A model's repeated blocks (``@blocks``, SPEC §8): the ``depth`` and ``blocks`` of a layer.
+"""A model's repeated blocks (``@blocks``): the ``depth`` and ``blocks`` of a layer.
+
+The directive: docs/reference.md#blocks.
 
 ``depth`` is read from the layer's own path, so it is known when the layer's weights are
 created. ``blocks`` counts the blocks of the layer's stack in the whole model, which keras-hub

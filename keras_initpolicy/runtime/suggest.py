@@ -8,7 +8,8 @@ One rule (or directive) per kind of fix, each preceded by a comment naming the f
   the variance the code meant.
 - IP403 (symmetric start) and IP404 (scale vs activation along a deep chain) -> a rule on the
   class and effective activation with ``auto`` (He for the ReLU family, Glorot for tanh and
-  linear, LeCun for SELU), or ``glorot_normal`` for logistic activations, as §7 measures them.
+  linear, LeCun for SELU), or ``glorot_normal`` for logistic activations, as IP404 measures them
+  (docs/diagnostics.md#ip404--scale-does-not-fit-the-activation-along-a-deep-chain).
 - Any such rule comes with ``@explicit override``: the initializer the model code chose (in
   code or by Keras's default) is the problem, so the policy must win over it.
 

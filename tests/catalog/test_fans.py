@@ -1,4 +1,5 @@
-"""Layer-aware fans (SPEC §2 "Fans"): each special case, the shape-rule fallback, and real layers."""
+"""Layer-aware fans (docs/reference.md#fans): each special case, the shape-rule fallback, and
+real layers."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def test_passing_policy_does_not_report_code(code, case):
     assert code not in {d.code for d in found}, [(d.code, d.line, d.message) for d in found]
 
 
-SPEC_DEFAULT = textwrap.dedent(
+DEFAULT_POLICY = textwrap.dedent(
     """\
     @seed 1234                               # reproducible: every weight gets its own seed
     @explicit keep                           # keep (default): initializers written in code win
@@ -92,8 +92,8 @@ SPEC_DEFAULT = textwrap.dedent(
 )
 
 
-def test_spec_default_policy_has_no_errors():
-    policy = kip.parse(SPEC_DEFAULT)  # raises on any error finding
+def test_default_policy_has_no_errors():
+    policy = kip.parse(DEFAULT_POLICY)  # raises on any error finding
     found = validate_policy(policy)
     assert not [d for d in found if d.severity == ERROR]
     # Only the zero-init head (silenced by noqa in the linter) is a finding.

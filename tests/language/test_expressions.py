@@ -1,5 +1,5 @@
-"""Arithmetic expressions in initializer arguments, ``@blocks`` and presets (SPEC §8, issue 13):
-grammar, AST, evaluator, ``fmt``, lint. No Keras import."""
+"""Arithmetic expressions in initializer arguments, ``@blocks`` and presets (issue 13): grammar,
+AST, evaluator, ``fmt``, lint. No Keras import. docs/reference.md#expressions-and-variables."""
 
 from __future__ import annotations
 

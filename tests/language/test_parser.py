@@ -20,9 +20,9 @@ from keras_initpolicy.language.nodes import (
 from keras_initpolicy.language.parser import MAX_NESTING, parse_file
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = ROOT.parent / "shared" / "SPEC.md"
+REFERENCE = ROOT / "docs" / "reference.md"
 
-SPEC_POLICY = (ROOT / "examples" / "policies" / "default.initpolicy").read_text()
+DEFAULT_POLICY = (ROOT / "examples" / "policies" / "default.initpolicy").read_text()
 
 
 def strip(node):
@@ -142,9 +142,9 @@ def test_positions_are_kept():
     assert f.comments[0].text == "# c" and f.comments[0].line == 2
 
 
-def test_every_spec_example_parses():
-    assert len(parse_file(SPEC_POLICY).rules) == 11
-    policy = kip.parse(SPEC_POLICY)
+def test_every_reference_example_parses():
+    assert len(parse_file(DEFAULT_POLICY).rules) == 11
+    policy = kip.parse(DEFAULT_POLICY)
     assert policy.seed == 1234 and policy.explicit == "keep"
     snippets = [
         "Dense[activation=relu] -> he_normal; Dense[activation=tanh] -> glorot_uniform(variant=kwon)",
@@ -160,12 +160,11 @@ def test_every_spec_example_parses():
         kip.parse(text)
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason="the shared SPEC is not beside this checkout")
-def test_spec_code_block_matches_the_example_file():
+def test_reference_code_block_matches_the_example_file():
     block = re.search(
-        r"```\n(# examples/policies/default.initpolicy.*?)```", SPEC.read_text(), re.S
+        r"```\n(# examples/policies/default.initpolicy.*?)```", REFERENCE.read_text(), re.S
     )
-    assert block.group(1) == SPEC_POLICY
+    assert block.group(1) == DEFAULT_POLICY
 
 
 BAD = [

@@ -1,6 +1,6 @@
-"""kip.audit (SPEC §7): one model that triggers each code and one that does not, the record shape
-and formats it shares with lint, the CLI, models built before the import and loaded files, and
-the suggested policy's round trip on a deep ReLU MLP."""
+"""kip.audit (docs/audit.md): one model that triggers each code and one that does not, the
+record shape and formats it shares with lint, the CLI, models built before the import and
+loaded files, and the suggested policy's round trip on a deep ReLU MLP."""
 
 from __future__ import annotations
 

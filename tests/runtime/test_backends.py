@@ -1,9 +1,9 @@
 """`@seed` means the same thing on every Keras backend.
 
 Each backend builds the same seeded model (tests/probes/seeded_build.py) twice, in two fresh
-processes: the two builds are bit-identical, and every kernel follows SPEC §1. Across backends
-the random streams differ (each backend has its own generator), so the check is statistical:
-the samples of one weight from two backends come from the same distribution.
+processes: the two builds are bit-identical, and every kernel follows docs/reference.md#formulas.
+Across backends the random streams differ (each backend has its own generator), so the check is
+statistical: the samples of one weight from two backends come from the same distribution.
 
 This module runs the backends in subprocesses and never imports Keras itself, so it belongs to
 the backend-independent run and executes once.
@@ -42,7 +42,7 @@ def fans(shape):
 
 
 def expected(name, shape):
-    """(bound, std) of SPEC §1 for a kernel of the probe model."""
+    """(bound, std) of docs/reference.md#formulas for a kernel of the probe model."""
     distribution, family = KERNELS[name]
     n_in, n_out = fans(shape)
     variance = 2 / n_in if family == "he" else 2 / (n_in + n_out)

@@ -1,4 +1,4 @@
-"""``kip.calibrate`` (LSUV, SPEC §9): variance within tolerance, measured independently of the
+"""``kip.calibrate`` (LSUV, docs/lsuv.md): variance within tolerance, measured independently of the
 report; every kernel layer type; only kernels written; one forward pass per rescaling; data
 forms; clear errors; the report's formats; ``diagnose --calibrate``."""
 

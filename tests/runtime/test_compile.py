@@ -1,4 +1,5 @@
-"""Compiled initializers against SPEC §1's formulas, and their equality with plain Keras ones.
+"""Compiled initializers against docs/reference.md#formulas, and their equality with plain Keras
+ones.
 
 Statistics: every initializer and variant on a dense (256, 512), a conv (3, 3, 64, 128) and a
 depthwise (3, 3, 64, 1) kernel. Each check pools at least 70k values (depthwise: many seeded
@@ -49,7 +50,7 @@ def context(kind: str, activation="linear", slope=None, seed=0, fans="layer") ->
     return WeightContext(shape, "float32", fan_in, fan_out, k_in, k_out, activation, slope, seed)
 
 
-# SPEC §1, row by row: (uniform r, normal sigma) from (n_in, n_out, a).
+# docs/reference.md#formulas, row by row: (uniform r, normal sigma) from (n_in, n_out, a).
 def glorot(i, o, a):
     return math.sqrt(6 / (i + o)), math.sqrt(2 / (i + o))
 

@@ -1,4 +1,5 @@
-"""Scopes are per thread and per asyncio task, always restored, and nest by replacement (SPEC §3).
+"""Scopes are per thread and per asyncio task, always restored, and nest by replacement
+(docs/reference.md#applying-a-policy).
 
 Behaviour documented in ``docs/errors.md`` ("Scopes: threads, tasks, nesting, errors").
 """

@@ -1,5 +1,6 @@
-"""Formulas, ``@blocks`` and presets at build time (SPEC §8, issue 13): values, late ``blocks``,
-plain Keras configs, seeds, explain, and build errors. keras-hub backbones kept small."""
+"""Formulas, ``@blocks`` and presets at build time (issue 13): values, late ``blocks``, plain
+Keras configs, seeds, explain, and build errors. keras-hub backbones kept small.
+docs/reference.md#expressions-and-variables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""SPEC §3: a policy applies itself while Keras builds any kind of model."""
+"""A policy applies itself while Keras builds any kind of model.
+
+docs/reference.md#applying-a-policy.
+"""
 
 from __future__ import annotations
 

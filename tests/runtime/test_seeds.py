@@ -1,5 +1,5 @@
-"""SPEC §3 "Seeds": `@seed` covers every random weight; shared initializer instances get their own
-stream under any policy; `explain` says which weights were reseeded."""
+"""docs/reference.md#seeds: `@seed` covers every random weight; shared initializer instances get
+their own stream under any policy; `explain` says which weights were reseeded."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The zoo: one small builder for every public model constructor of keras.applications and
-every ``keras_hub.models.*Backbone`` class (issue 11, SPEC §6).
+every ``keras_hub.models.*Backbone`` class (issue 11, docs/zoo.md).
 
 Importing this module imports neither Keras nor keras-hub: builders import them when called, and
 the names the installed libraries export are read from their generated public-API files

@@ -1,4 +1,4 @@
-"""The zoo covers every model the installed Keras and keras-hub export (SPEC §6).
+"""The zoo covers every model the installed Keras and keras-hub export (docs/zoo.md).
 
 Backend-independent: the public names are read from the libraries' generated API files, so
 neither library is imported here. A constructor or backbone added by a new release fails this

@@ -1,6 +1,6 @@
-"""Real models under a policy (SPEC §6, issue 11): every keras.applications constructor and every
-keras-hub backbone, built inside `examples/policies/default.initpolicy` and inside the same policy
-under `@explicit override`.
+"""Real models under a policy (docs/zoo.md, issue 11): every keras.applications constructor and
+every keras-hub backbone, built inside `examples/policies/default.initpolicy` and inside the
+same policy under `@explicit override`.
 
 Per model and policy, one test per invariant (a failure does not hide the others):
 
@@ -245,7 +245,7 @@ def test_seeded_rebuild_is_bit_identical(built):
 def _he_family(a) -> bool:
     init = a.rule.init
     if init.name == "auto":
-        return True  # auto on relu is He (SPEC §2)
+        return True  # auto on relu is He (docs/reference.md#auto)
     if init.name not in ("he_normal", "he_uniform"):
         return False
     kw = init.keywords
