@@ -27,7 +27,7 @@ import keras
 from keras import layers
 
 import keras_initpolicy as kip
-from keras_initpolicy.runtime import backends, hooks
+from keras_initpolicy.runtime import constants, hooks
 from keras_initpolicy.runtime.scope import _Callbacks
 
 POLICY = kip.parse(
@@ -82,7 +82,6 @@ def _build_once(blocks: int, by_hand: bool) -> None:
 
 
 SYNC = True
-COLD_POOL = False
 HAND_HOOKS = False
 
 
@@ -111,8 +110,6 @@ def _prepare(blocks: int, by_hand: bool) -> None:
         else:
             hooks.install(_Callbacks)
         _build_once(blocks, by_hand)
-    if COLD_POOL and not by_hand:
-        backends._pool_arrays.clear()  # as the first model built in a process finds it
 
 
 def measure_time(blocks: int, by_hand: bool) -> float:
@@ -154,17 +151,11 @@ def main() -> None:
         "(how this script measured before 2026-11-30)",
     )
     parser.add_argument(
-        "--cold-pool",
-        action="store_true",
-        help="empty the process-wide pool of placeholder zeros before every policy build (what "
-        "the first model built in a process meets; the default measures repeated builds)",
-    )
-    parser.add_argument(
         "--keras-constants",
         action="store_true",
         help="let Keras fill the constants the policy decides (zeros, ones), as before the fourth "
         "2026-11-30 session; the default fills them with NumPy where that is cheaper "
-        "(runtime/backends.py, HostConstant)",
+        "(runtime/constants.py, HostConstant)",
     )
     parser.add_argument(
         "--hand-hooks",
@@ -174,10 +165,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.keras_constants:
-        backends._HOST_CONSTANTS = frozenset()
-        backends._host_constants.cache_clear()
-    global FILTERS, CLOCK, SYNC, COLD_POOL, HAND_HOOKS
-    COLD_POOL = args.cold_pool
+        constants._HOST_CONSTANTS = frozenset()
+        constants._host_constants.cache_clear()
+    global FILTERS, CLOCK, SYNC, HAND_HOOKS
     HAND_HOOKS = args.hand_hooks
     SYNC = not args.no_sync
     FILTERS = args.filters
@@ -194,7 +184,7 @@ def main() -> None:
     hm, pm = statistics.median(hand_m), statistics.median(pol_m)
     print(
         f"backend={keras.backend.backend()} blocks={args.blocks} filters={args.filters} "
-        f"repeat={args.repeat} clock={args.clock} sync={SYNC} cold_pool={COLD_POOL} "
+        f"repeat={args.repeat} clock={args.clock} sync={SYNC} "
         f"hand_hooks={HAND_HOOKS} keras_constants={args.keras_constants}"
     )
     print(f"by hand: median {ht * 1e3:.1f} ms, peak {hm / 2**20:.2f} MiB")

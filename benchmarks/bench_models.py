@@ -79,13 +79,33 @@ def _wait_for(model) -> None:
         jax.block_until_ready([w.value for w in model.weights])
 
 
+def _switch_off(mechanisms) -> None:
+    from keras_initpolicy.runtime import constants, decision
+
+    if "memo" in mechanisms:
+        decision._memo_key = lambda *args: None  # every weight decided from scratch
+    if "host-constants" in mechanisms:
+        constants._HOST_CONSTANTS = frozenset()
+        constants._host_constants.cache_clear()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument(
+        "--without",
+        choices=("memo", "host-constants"),
+        action="append",
+        default=[],
+        help="switch an optimization off for the whole run, to measure what it is worth "
+        "(memo: decision.py's memo of layers that look the same; host-constants: "
+        "constants.py's NumPy-filled constants)",
+    )
     args = parser.parse_args()
+    _switch_off(args.without)
     variants = {"plain": None, "same": SAME, "default": DEFAULT}
-    print(f"backend={keras.backend.backend()} repeat={args.repeat}")
+    print(f"backend={keras.backend.backend()} repeat={args.repeat} without={args.without}")
     print(
         f"{'model':<16} {'plain ms':>9} {'same ms':>9} {'default ms':>10} {'same/plain':>10} "
         f"{'default/plain':>13}"

@@ -159,37 +159,6 @@ def enclosing_layers(layer) -> tuple:
     )
 
 
-#: Keras's attribute names for the initializer of each standard weight.
-ATTR_FOR_WEIGHT = {
-    "kernel": "kernel_initializer",
-    "bias": "bias_initializer",
-    "recurrent_kernel": "recurrent_initializer",
-    "embeddings": "embeddings_initializer",
-    "gamma": "gamma_initializer",
-    "beta": "beta_initializer",
-    "depthwise_kernel": "depthwise_initializer",
-    "pointwise_kernel": "pointwise_initializer",
-    "alpha": "alpha_initializer",
-    "moving_mean": "moving_mean_initializer",
-    "moving_variance": "moving_variance_initializer",
-}
-
-
-def initializer_attr(layer, initializer, weight: str | None = None) -> str | None:
-    """The attribute (``kernel_initializer``...) holding the initializer passed to add_weight."""
-    usual = ATTR_FOR_WEIGHT.get(weight) if weight else None
-    if usual is not None and initializer is not None:
-        value = getattr(layer, usual, None)
-        if value is initializer or (isinstance(initializer, str) and value == initializer):
-            return usual
-    if initializer is None:
-        return None
-    for key, value in hooks.initializer_attributes(layer):
-        if value is initializer or (isinstance(initializer, str) and value == initializer):
-            return key
-    return None
-
-
 # -- the decision ------------------------------------------------------------------------------
 
 
@@ -210,11 +179,16 @@ class WeightRequest:
     shape: tuple[int, ...]
     dtype: object
     trainable: bool
-    original: object  # the initializer the layer passed to ``add_weight``
+    original: object  # the initializer the layer was given for the weight
     attr: str | None  # the layer attribute that holds ``original`` (``kernel_initializer``...)
-    explicit: bool  # ``original`` was written in code (a constructor argument)
+    explicit: bool  # the code chose ``attr``'s initializer (``explicit.py``)
     ordinal: int  # the order of the layer's first weight in its scope: part of derived seeds
     occurrence: int = 0  # the n-th weight of this name on this layer
+    #: The function of ``attr`` the layer draws the weight through (LSTM's ``unit_forget_bias``
+    #: bias), or None when it draws ``original`` itself. With one, ``original`` is the
+    #: attribute's initializer: a rule or a new seed replaces the attribute, and the weight is
+    #: still drawn through this function.
+    construction: object = None
 
     @property
     def key(self) -> str:
@@ -245,8 +219,9 @@ def decide(
     resolved once.
     """
     shape = request.shape
+    unmatched = "explicit" if request.explicit else "keras-default"  # what stays, and why
     if not request.trainable:
-        return Decision(request.original, "keras-default", None, activation, *shape_fans(shape))
+        return Decision(request.original, unmatched, None, activation, *shape_fans(shape))
     key = _memo_key(resolver, request, activation) if memo is not None else None
     found = memo.get(key) if key is not None else None
     if found is None:
@@ -255,7 +230,7 @@ def decide(
             memo[key] = found
     match, fan_in, fan_out, graph_dep, recipes = found
     if match is None:
-        return Decision(request.original, "keras-default", None, activation, fan_in, fan_out)
+        return Decision(request.original, unmatched, None, activation, fan_in, fan_out)
     if request.explicit and policy.explicit == "keep":
         return Decision(request.original, "explicit", match, activation, fan_in, fan_out, graph_dep)
     decision = Decision(None, "rule", match, activation, fan_in, fan_out, graph_dep, recipes)

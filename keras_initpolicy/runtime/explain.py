@@ -13,7 +13,8 @@ from ..policy import Policy
 from . import hooks
 from .activation import effective_activation
 from .compile import evaluated_arguments, formula_arguments
-from .decision import ATTR_FOR_WEIGHT, WeightRequest, decide, resolver_for
+from .decision import WeightRequest, decide, resolver_for
+from .explicit import ATTR_FOR_WEIGHT, explicit_attributes
 from .records import layer_records
 from .structure import block_patterns, block_variables, count_blocks, model_layers
 
@@ -127,8 +128,8 @@ class Explanation(list):
             why = a.reason
             if a.rule is not None and a.reason == "rule":
                 why = f"{a.rule.source}:{a.rule.line} `{a.rule.text}`"
-            elif a.reason == "explicit":
-                why = "explicit in code (@explicit keep)"
+            elif a.reason == "explicit":  # kept over a rule only under @explicit keep
+                why = "explicit in code" + (" (@explicit keep)" if a.rule is not None else "")
             if a.reseeded:
                 why += ", reseeded"
             if a.variable is not None and not a.variable.trainable:
@@ -203,6 +204,10 @@ def _request_for(layer, chain: list, var, ordinal: int, occurrence: int) -> Weig
     name = var.name.split("/")[-1]
     attr = _attr_for(layer, name)
     state = hooks.layer_state(layer)
+    if state is not None and state.explicit is not None:
+        chosen = state.explicit
+    else:  # no weight of it was built in a scope: what its attributes say
+        chosen = explicit_attributes(layer, state.given if state is not None else None)
     return WeightRequest(
         layer=layer,
         chain=tuple(chain),
@@ -212,7 +217,7 @@ def _request_for(layer, chain: list, var, ordinal: int, occurrence: int) -> Weig
         trainable=var.trainable,
         original=getattr(layer, attr) if attr else None,
         attr=attr,
-        explicit=state is not None and attr is not None and attr in state.explicit,
+        explicit=attr is not None and attr in chosen,
         ordinal=state.ordinal if state is not None else ordinal,
         occurrence=occurrence,
     )

@@ -8,9 +8,7 @@ Written against Keras 3.15 (checked with 3.10–3.15 source layouts): it relies 
 - ``keras.layers.Layer._maybe_build(call_spec)``, run by every ``Layer.__call__`` before ``call``,
   and ``CallSpec.eager`` (its tensor arguments are backend tensors, not ``KerasTensor``s), with
   the symbolic and stateless scopes (a trace, not a computation),
-- ``keras.src.models.functional.Functional.__init__(inputs, outputs)`` (a graph is complete
-  when it is called; ``KerasTensor._keras_history`` and ``Node.input_tensors`` lead from its
-  outputs to its operations),
+- ``keras.src.models.functional.Functional.__init__`` (a graph is complete when it returns),
 - ``keras.src.saving.saving_lib.load_model`` and
   ``keras.src.legacy.saving.legacy_h5_format.load_model_from_hdf5`` (loading runs without any
   policy),
@@ -27,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 import threading
 from contextvars import ContextVar
 
@@ -49,9 +46,7 @@ __all__ = [
     "own_weights",
     "building_stack",
     "building_graph",
-    "creator_of",
     "suspend_policies",
-    "policies_suspended",
 ]
 
 Layer = keras.layers.Layer
@@ -70,9 +65,6 @@ HOOKED_SURFACE = {
         getattr(legacy_h5_format, "load_model_from_hdf5", None)
     ),
     "Operation._outbound_nodes": lambda: hasattr(keras.layers.Dense(1), "_outbound_nodes"),
-    "KerasTensor._keras_history, Operation._inbound_nodes, Node.input_tensors": lambda: (
-        _history_works()
-    ),
     "Layer._flatten_layers": lambda: callable(getattr(Layer, "_flatten_layers", None)),
     "Layer._trainable_variables": lambda: hasattr(keras.layers.Dense(1), "_trainable_variables"),
     "name_scope_stack callers": lambda: _name_scope_callers_work(),
@@ -91,13 +83,6 @@ def _name_scope_callers_work() -> bool:
 
     Probe()(keras.ops.zeros((1, 2)))
     return bool(seen) and any(isinstance(x, Probe) for x in seen[0])
-
-
-def _history_works() -> bool:
-    inputs = keras.Input((2,))
-    dense = keras.layers.Dense(1)
-    op, node_index = dense(inputs)._keras_history[:2]
-    return op is dense and list(op._inbound_nodes[node_index].input_tensors) == [inputs]
 
 
 def _maybe_build_works() -> bool:
@@ -161,10 +146,6 @@ def building_graph() -> bool:
     return _graph_build.get()
 
 
-def policies_suspended() -> bool:
-    return _suspended.get()
-
-
 class suspend_policies:
     """Context manager: no policy applies inside (used while loading saved models)."""
 
@@ -180,12 +161,9 @@ class suspend_policies:
 def install(callbacks) -> None:
     """Install the hooks once. ``callbacks`` provides ``current`` (a ContextVar: the active
     scope's state, or None), ``awaiting`` (a container, non-empty while some placeholder waits
-    to be drawn), ``on_new_layer(layer, cls, args, kwargs, caller)`` (``caller``: the
-    constructing frame, for :func:`creator_of`; valid during the call only),
-    ``on_add_weight(layer, original, args, kwargs)``, ``on_graph_outputs(outputs)`` (a
-    Functional graph with these outputs is about to be made; only while ``awaiting``; what it
-    returns goes to ``on_graph_abandoned`` if Keras then fails to make it),
-    ``on_functional(model)`` (it was made), and
+    to be drawn), ``on_new_layer(layer, cls, args, kwargs)`` (a layer is being constructed
+    with these arguments), ``on_add_weight(layer, original, args, kwargs)``,
+    ``on_functional(model)`` (a Functional graph was made), and
     ``on_eager_call(layer, first_arg)`` (a layer is about to be called on backend tensors).
 
     Once installed they stay (a model created in a scope may build later, outside it), so every
@@ -206,7 +184,7 @@ def install(callbacks) -> None:
         def __new__(cls, *args, **kwargs):
             obj = new_orig(cls, *args, **kwargs)
             if current.get() is not None and not _suspended.get():
-                callbacks.on_new_layer(obj, cls, args, kwargs, sys._getframe(1))
+                callbacks.on_new_layer(obj, cls, args, kwargs)
             return obj
 
         @functools.wraps(add_weight_orig)
@@ -231,16 +209,7 @@ def install(callbacks) -> None:
 
         @functools.wraps(functional_init)
         def __init__(self, *args, **kwargs):
-            early = None
-            if awaiting and current.get() is not None and not _suspended.get():
-                outputs = kwargs["outputs"] if "outputs" in kwargs else args[1:2]
-                early = callbacks.on_graph_outputs(outputs)
-            try:
-                functional_init(self, *args, **kwargs)
-            except BaseException:
-                if early:
-                    callbacks.on_graph_abandoned(early)
-                raise
+            functional_init(self, *args, **kwargs)
             if not _suspended.get():
                 callbacks.on_functional(self)
 
@@ -276,28 +245,6 @@ def uninstall() -> None:
         saving_lib.load_model = _ORIGINAL["load_model"]
         legacy_h5_format.load_model_from_hdf5 = _ORIGINAL["load_model_h5"]
         _installed = False
-
-
-def creator_of(frame):
-    """The layer whose code is constructing this one (LSTM -> its cell, Bidirectional -> its
-    copies, MultiHeadAttention -> its projections), or None when user code constructs it.
-
-    Walks up through Keras's own frames (``from_config``, ``deserialize``...) to the first
-    method of a Layer; stops at the first frame of user code.
-    """
-    for _ in range(16):
-        if frame is None:
-            return None
-        code = frame.f_code
-        if "self" in code.co_varnames[: code.co_argcount]:  # avoid building f_locals otherwise
-            candidate = frame.f_locals.get("self")
-            if isinstance(candidate, Layer):
-                return candidate
-        module = frame.f_globals.get("__name__", "")
-        if not module.startswith("keras.") and frame.f_code.co_name not in ("__init__", "__new__"):
-            return None
-        frame = frame.f_back
-    return None
 
 
 # -- state kept on layers ----------------------------------------------------------------------
@@ -350,29 +297,6 @@ def own_weights(layer) -> list:
     return list(getattr(layer, "_trainable_variables", [])) + list(
         getattr(layer, "_non_trainable_variables", [])
     )
-
-
-def operations_reaching(outputs) -> list:
-    """The operations whose outputs lead to ``outputs`` (KerasTensors, nested), each once, found
-    through each tensor's ``_keras_history`` and its node's ``input_tensors``: the operations
-    of the graph ``Functional(inputs, outputs)`` is about to make (nested models are single
-    operations, as in ``graph_operations``)."""
-    ops, seen_ops, seen_nodes = [], set(), set()
-    stack = list(keras.tree.flatten(outputs))
-    while stack:
-        history = getattr(stack.pop(), "_keras_history", None)
-        if history is None:
-            continue
-        op, node_index = history[0], history[1]
-        node = op._inbound_nodes[node_index]
-        if id(node) in seen_nodes:
-            continue
-        seen_nodes.add(id(node))
-        if id(op) not in seen_ops:
-            seen_ops.add(id(op))
-            ops.append(op)
-        stack.extend(node.input_tensors)
-    return ops
 
 
 def graph_operations(model) -> list:

@@ -7,13 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import keras
-
 from . import hooks
-from .backends import cheaper_equivalent
-from .decision import Decision, WeightRequest
 
-__all__ = ["LayerState", "WeightRecord", "layer_records"]
+__all__ = ["LayerState", "layer_records"]
 
 
 @dataclass(slots=True)
@@ -22,35 +18,14 @@ class LayerState:
 
     scope: object  # the ScopeState of the scope that first saw the layer
     ordinal: int  # order of its first weight in the scope (0: none yet): part of derived seeds
-    explicit: frozenset = frozenset()  # constructor arguments ``*_initializer`` given in code
+    #: ``*_initializer`` constructor arguments (``explicit.given_initializers``); None when the
+    #: layer was constructed outside every scope. Read once, at the layer's first weight.
+    given: dict | None = None
+    #: the ``*_initializer`` arguments its code chose (``explicit.explicit_attributes``), set at
+    #: the layer's first weight, before any rule changes an attribute
+    explicit: frozenset | None = None
     counts: dict = field(default_factory=dict)  # weight name -> occurrences so far
-    records: dict = field(default_factory=dict)  # WeightRequest.key -> WeightRecord
-
-
-@dataclass(slots=True)
-class WeightRecord:
-    """Provenance of one weight: its request, what was decided, and how it was drawn."""
-
-    variable: object
-    request: WeightRequest
-    decision: Decision
-    state: object  # ScopeState
-    pending: bool  # may change rule once its graph is known
-    placeholder: bool = False  # created with a placeholder; the real draw is still to come
-    reopen: bool = False  # decided at a graph output; a rebuilt graph may still add a consumer
-    reseeded: bool = False
-    fallback: tuple | None = None  # (initializer, reseeded) when no rule decides: computed once
-
-    def draw(self, initializer) -> None:
-        """Give the variable its real initial value (the one and only extra initialization)."""
-        init = initializer
-        if not isinstance(init, keras.initializers.Initializer):
-            init = keras.initializers.get(init if init is not None else "glorot_uniform")
-        var = self.variable
-        var.assign(cheaper_equivalent(init)(tuple(var.shape), dtype=var.dtype))
-        if self.request.attr is not None:
-            hooks.set_initializer(self.request.layer, self.request.attr, init)
-        self.placeholder = False
+    records: dict = field(default_factory=dict)  # WeightRequest.key -> weights.WeightRecord
 
 
 def layer_records(layer) -> dict:

@@ -158,7 +158,7 @@ def test_placeholders_share_one_zeros_array_where_variables_copy_or_reference_it
     place, so there each placeholder gets its own tensor."""
     code = (
         "import keras\n"
-        "from keras_initpolicy.runtime.backends import Placeholder\n"
+        "from keras_initpolicy.runtime.placeholders import Placeholder\n"
         "p = Placeholder()\n"
         "a, b = p((3, 4), 'float32'), p((3, 4), 'float32')\n"
         "c = p((4, 3), 'float32')\n"

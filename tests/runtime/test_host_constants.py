@@ -1,5 +1,5 @@
 """Constants a policy decides (``zeros``, ``ones``, ``constant``) are filled with NumPy where that
-is cheaper than Keras's own op (runtime/backends.py): the values are Keras's, bit for bit, and
+is cheaper than Keras's own op (runtime/constants.py): the values are Keras's, bit for bit, and
 the layer still names Keras's initializer."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ keras = pytest.importorskip("keras")
 from keras import layers  # noqa: E402
 
 import keras_initpolicy as kip  # noqa: E402
-from keras_initpolicy.runtime import backends  # noqa: E402
-from keras_initpolicy.runtime.backends import HostConstant, cheaper_equivalent  # noqa: E402
+from keras_initpolicy.runtime import constants  # noqa: E402
+from keras_initpolicy.runtime.constants import HostConstant, cheaper_equivalent  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
@@ -56,7 +56,7 @@ def test_other_dtypes_and_large_constants_are_left_to_keras():
     fast = HostConstant(keras.initializers.Ones(), 1.0)
     assert not isinstance(fast((4,), "int32"), np.ndarray)
     assert not isinstance(fast((4,), "bfloat16"), np.ndarray)
-    big = (backends.HOST_CONSTANT_ELEMENTS + 1,)
+    big = (constants.HOST_CONSTANT_ELEMENTS + 1,)
     assert not isinstance(fast(big, "float32"), np.ndarray)
     assert _numpy(fast(big, "float32")).sum() == big[0]
 

@@ -51,7 +51,10 @@ def test_override_lets_the_policy_decide_and_says_nothing(tmp_path):
     policy = kip.parse(text)
     model, said = build(policy)
     assert said == []
-    assert "explicit" not in {a.reason for a in policy.explain(model)}
+    rows = policy.explain(model)
+    assert all(a.reason == "rule" for a in rows if a.rule is not None)
+    # what no rule reaches stays as the code chose it, and says so
+    assert {a.reason for a in rows if a.rule is None} == {"explicit", "keras-default"}
 
 
 def test_preset_recipe(tmp_path):

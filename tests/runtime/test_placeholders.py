@@ -1,5 +1,5 @@
 """Weights that wait for their graph start from a placeholder only while a Functional graph is
-under construction, and no placeholder is ever computed with (runtime/scope.py).
+under construction, and no placeholder is ever computed with (runtime/weights.py).
 
 Regression: a subclassed model built and trained inside its scope computed with all-zero kernels
 (every weight whose rule reads the activation waited for a graph that never came), and the end of
@@ -91,7 +91,7 @@ def test_nested_placeholders_are_drawn_when_their_model_completes():
         block = Residual()
         keras.Model(inputs, block(inputs))
         records = layer_records(block.inner)
-        assert records and not any(r.placeholder for r in records.values())
+        assert records and not any(r.waiting for r in records.values())
         assert np.abs(_numpy(block.inner.kernel)).sum() > 0  # usable before the scope ends
 
 
@@ -102,59 +102,49 @@ def test_a_layer_called_on_real_data_first_draws_what_it_holds():
     with policy.scope():
         dense = layers.Dense(3)
         dense(keras.Input((2,)))  # builds it for a graph that never completes
-        assert any(r.placeholder for r in layer_records(dense).values())
+        assert any(r.waiting for r in layer_records(dense).values())
         out = _numpy(dense(np.ones((1, 2), "float32")))
-        assert not any(r.placeholder for r in layer_records(dense).values())
+        assert not any(r.waiting for r in layer_records(dense).values())
         assert np.abs(out).sum() > 0
 
 
 def test_the_eager_call_hook_does_nothing_without_placeholders():
     """After every placeholder is drawn the hook's only cost is one truthiness check."""
-    from keras_initpolicy.runtime import scope
+    from keras_initpolicy.runtime import weights
 
     policy = kip.parse(POLICY)
     with policy.scope():
         inputs = keras.Input((4,))
         keras.Model(inputs, layers.Dense(2)(inputs))
-        assert not scope._awaiting
+        assert not weights.awaiting
     assert hooks.building_graph() is False
 
 
-def test_placeholder_zeros_are_pooled_across_scopes_within_a_bound(monkeypatch):
-    """JAX and TensorFlow: a small placeholder array outlives its scope in a bounded pool, so the
-    next build with the same shapes makes none. torch: each placeholder is its own tensor (a
-    Parameter shares its storage), so nothing is pooled."""
-    from keras_initpolicy.runtime import backends
+def test_one_placeholder_array_per_shape_serves_a_scope_on_jax_and_tensorflow():
+    """JAX and TensorFlow variables copy or reference an immutable initial value, so one zeros
+    array serves every waiting weight of a shape; torch's Parameter shares its tensor's storage
+    and is assigned in place, so each gets its own. ``clear()`` drops what the scope holds."""
+    from keras_initpolicy.runtime.placeholders import Placeholder
 
-    monkeypatch.setattr(backends, "POOL_BYTES", 4 * 64 * 4)  # room for four arrays of 64 floats
-    monkeypatch.setattr(backends, "_pool_arrays", type(backends._pool_arrays)())
-    first, second = backends.Placeholder(), backends.Placeholder()
-    a = first((8, 8), "float32")
+    placeholder = Placeholder()
+    a = placeholder((8, 8), "float32")
     shared = keras.backend.backend() in ("jax", "tensorflow")
-    assert (second((8, 8), "float32") is a) is shared  # a new scope reuses it
-    first((4, 4, 4, 4), "float32")  # 1 KiB: over a quarter of the pool, never pooled
-    for shape in ((1, 64), (2, 32), (4, 16), (16, 4)):  # 64 floats each: the fifth array
-        first(shape, "float32")
-    pooled = backends._pool_arrays
-    assert sum(backends._nbytes(v) for v in pooled.values()) <= backends.POOL_BYTES
-    if shared:
-        assert ((4, 4, 4, 4), "float32") not in pooled
-        assert ((8, 8), "float32") not in pooled  # least recently used: evicted first
-        assert ((16, 4), "float32") in pooled and len(pooled) == 4
-    else:
-        assert not pooled
+    assert (placeholder((8, 8), "float32") is a) is shared
+    assert placeholder((8, 8), "float16") is not a
+    placeholder.clear()
+    assert placeholder((8, 8), "float32") is not a
+    assert Placeholder()((8, 8), "float32") is not a  # nothing outlives its scope
 
 
-def test_a_donated_placeholder_array_is_never_handed_out_again(monkeypatch):
-    """JAX deletes an array a jitted function took by donation; the pool and the scope's cache
-    make a new one instead of handing out a deleted array."""
-    from keras_initpolicy.runtime import backends
+def test_a_donated_placeholder_array_is_never_handed_out_again():
+    """JAX deletes an array a jitted function took by donation; the scope's cache makes a new
+    one instead of handing out a deleted array."""
+    from keras_initpolicy.runtime import placeholders
 
-    monkeypatch.setattr(backends, "_pool_arrays", type(backends._pool_arrays)())
-    placeholder = backends.Placeholder()
+    placeholder = placeholders.Placeholder()
     first = placeholder((2, 3), "float32")
     if keras.backend.backend() != "jax":
-        assert not backends._deleted(first)  # only JAX arrays can be donated
+        assert not placeholders._deleted(first)  # only JAX arrays can be donated
         return
     import jax
 
@@ -162,31 +152,11 @@ def test_a_donated_placeholder_array_is_never_handed_out_again(monkeypatch):
     assert first.is_deleted()
     again = placeholder((2, 3), "float32")
     assert again is not first and not again.is_deleted()
-    assert backends.Placeholder()((2, 3), "float32") is again  # the pool holds the new one
-
-
-def test_graph_dependent_weights_are_drawn_before_keras_maps_the_graph(monkeypatch):
-    """Their draws are dispatched when ``Functional.__init__`` starts, so JAX computes them while
-    Keras works out the graph's structure."""
-    seen = []
-    map_graph = keras.src.ops.function.map_graph
-
-    def watching(inputs, outputs):
-        seen.append(not any(r.placeholder for r in layer_records(hidden).values()))
-        return map_graph(inputs, outputs)
-
-    monkeypatch.setattr(keras.src.ops.function, "map_graph", watching)
-    with kip.parse(POLICY).scope():
-        inputs = keras.Input((4,))
-        hidden = layers.Dense(8)
-        keras.Model(inputs, layers.ReLU()(hidden(inputs)))
-    assert seen == [True]
-    assert type(hidden.kernel_initializer).__name__ == "HeNormal"
 
 
 def test_a_graph_keras_refuses_leaves_its_weights_to_the_next_one():
-    """Decided when Keras was asked for the graph; Keras refused it (disconnected inputs), so
-    the next graph that completes decides again, from its own consumers."""
+    """Keras refuses a graph (disconnected inputs): its weights keep waiting, and the next graph
+    that completes decides them, from its own consumers."""
     policy = kip.parse("@seed 5\nDense[activation=relu] -> he_normal\nDense -> ones")
     with policy.scope():
         inputs, stray = keras.Input((4,)), keras.Input((4,))
@@ -195,7 +165,7 @@ def test_a_graph_keras_refuses_leaves_its_weights_to_the_next_one():
         relu = layers.ReLU()(hidden)
         with pytest.raises(ValueError):
             keras.Model(stray, relu)  # not connected to `stray`
-        assert type(dense.kernel_initializer).__name__ == "HeNormal"  # drawn, provisionally
+        assert all(r.waiting for r in layer_records(dense).values() if r.graph_dependent)
         second = layers.Dense(2)(hidden)  # a weighted consumer too: relu no longer decides
         keras.Model(inputs, [relu, second])
     assert type(dense.kernel_initializer).__name__ == "Ones"

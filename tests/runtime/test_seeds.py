@@ -145,7 +145,7 @@ def test_explicit_majority_warns_once_with_the_count():
     policy = kip.parse("Dense -> he_normal\n*.bias -> zeros")
     with pytest.warns(
         kip.ExplicitKeepWarning,
-        match=r"4 of 8 weights .*4 of them matched a rule.*@explicit override",
+        match=r"4 of the 4 kernel-like weights the policy's rules matched .*@explicit override",
     ):
         with policy.scope():
             build_shared()

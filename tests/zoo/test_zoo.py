@@ -139,7 +139,7 @@ def _build(entry, policy):
             f"{_label(rec.variable)}"
             for layer in model_layers(model)
             for rec in layer_records(layer).values()
-            if rec.placeholder
+            if rec.waiting
         ]
     return model, waiting
 
