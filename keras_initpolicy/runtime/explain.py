@@ -1,4 +1,4 @@
-"""``Policy.explain(model)``: one ``Assignment`` per weight, as a table or JSON (SPEC §4)."""
+"""``Policy.explain(model)``: one ``Assignment`` per weight, as a table or JSON (README.md#python-api)."""
 
 from __future__ import annotations
 
