@@ -11,6 +11,11 @@ defaults, plus this package's extensions (keyword-only):
   ``auto``);
 - ``seed=<int>`` on every random initializer.
 
+The variance-scaling families (Glorot, He, LeCun) are declared once, in ``VARIANCE_FAMILIES``:
+their members, Keras's scale, mode and distribution for each, and which extensions each family
+takes. The catalogue's entries, the compiler (``runtime/compile.py``), the argument checks and the
+language server's hover (``lsp/hover.py``) all read that declaration (``variance_params``).
+
 ``check_call`` reports IP105 (unknown initializer) and IP106 (bad arguments) in Keras's wording.
 
 >>> canonical_name("HeNormal"), canonical_name("he_normal"), canonical_name("nope")
@@ -32,6 +37,16 @@ from .fans import FAN_MODES
 __all__ = [
     "InitSpec",
     "SPECS",
+    "VarianceMember",
+    "VarianceFamily",
+    "VARIANCE_FAMILIES",
+    "VARIANCE_SCALING",
+    "variance_family",
+    "variance_params",
+    "family_scale_mode",
+    "distribution_of",
+    "POSITIVE_PARAMETERS",
+    "NON_NEGATIVE_PARAMETERS",
     "ALIASES",
     "MODES",
     "DISTRIBUTIONS",
@@ -86,8 +101,91 @@ def _spec(name, class_name, params, fam, random, extensions=()):
 
 
 _VS_FAMILY_EXT = tuple(_VS_EXT.items())
-_GLOROT_EXT = (("variant", None), *_VS_FAMILY_EXT)
-_HE_EXT = (("variant", None), ("negative_slope", 0.0), *_VS_FAMILY_EXT)
+
+
+@dataclass(frozen=True)
+class VarianceMember:
+    """One named Keras initializer of a variance-scaling family: ``he_normal`` is Keras's
+    ``HeNormal``, which draws from ``truncated_normal``."""
+
+    name: str
+    class_name: str
+    distribution: str
+
+
+@dataclass(frozen=True)
+class VarianceFamily:
+    """A family of Keras's variance-scaling initializers: every member draws with variance
+    ``scale / n`` (``n`` the fan of ``mode``), from its own distribution.
+
+    Extensions: ``kwon_mode`` is the mode ``variant=kwon`` switches to (None: the family has no
+    variant), and ``kwon_logistic_scale`` the scale it takes when the effective activation is the
+    logistic (Kwon et al.'s factor 4 on σ); ``negative_slope`` says the family takes He's
+    ``negative_slope=a``, which divides the scale by ``1 + a²``. ``title`` is what the family is
+    for, as hover shows it.
+    """
+
+    name: str
+    title: str
+    scale: float
+    mode: str
+    members: tuple[VarianceMember, ...]
+    kwon_mode: str | None = None
+    kwon_logistic_scale: float | None = None
+    negative_slope: bool = False
+
+    @property
+    def extensions(self) -> tuple[tuple[str, object], ...]:
+        """The keyword-only extension arguments its members take, with their defaults."""
+        variant = (("variant", None),) if self.kwon_mode else ()
+        slope = (("negative_slope", 0.0),) if self.negative_slope else ()
+        return (*variant, *slope, *_VS_FAMILY_EXT)
+
+
+#: The variance-scaling families, declared once (docs/reference.md#formulas).
+VARIANCE_FAMILIES: dict[str, VarianceFamily] = {
+    f.name: f
+    for f in (
+        VarianceFamily(
+            "glorot",
+            "Glorot/Xavier: tanh, logistic, linear",
+            1.0,
+            "fan_avg",
+            (
+                VarianceMember("glorot_normal", "GlorotNormal", "truncated_normal"),
+                VarianceMember("glorot_uniform", "GlorotUniform", "uniform"),
+            ),
+            kwon_mode="fan_avg",
+            kwon_logistic_scale=16.0,
+        ),
+        VarianceFamily(
+            "he",
+            "He/Kaiming: ReLU family",
+            2.0,
+            "fan_in",
+            (
+                VarianceMember("he_normal", "HeNormal", "truncated_normal"),
+                VarianceMember("he_uniform", "HeUniform", "uniform"),
+            ),
+            kwon_mode="fan_avg",
+            negative_slope=True,
+        ),
+        VarianceFamily(
+            "lecun",
+            "LeCun: SELU",
+            1.0,
+            "fan_in",
+            (
+                VarianceMember("lecun_normal", "LecunNormal", "truncated_normal"),
+                VarianceMember("lecun_uniform", "LecunUniform", "uniform"),
+            ),
+        ),
+    )
+}
+#: member name -> (its family, the member)
+_MEMBERS: dict[str, tuple[VarianceFamily, VarianceMember]] = {
+    m.name: (f, m) for f in VARIANCE_FAMILIES.values() for m in f.members
+}
 
 #: canonical snake_case name -> spec
 SPECS: dict[str, InitSpec] = {
@@ -132,15 +230,16 @@ SPECS: dict[str, InitSpec] = {
         ),
         _spec("orthogonal", "Orthogonal", (("gain", 1.0), ("seed", None)), "orthogonal", True),
         _spec("identity", "Identity", (("gain", 1.0),), "identity", False),
-        _spec("glorot_normal", "GlorotNormal", (("seed", None),), "glorot", True, _GLOROT_EXT),
-        _spec("glorot_uniform", "GlorotUniform", (("seed", None),), "glorot", True, _GLOROT_EXT),
-        _spec("he_normal", "HeNormal", (("seed", None),), "he", True, _HE_EXT),
-        _spec("he_uniform", "HeUniform", (("seed", None),), "he", True, _HE_EXT),
-        _spec("lecun_normal", "LecunNormal", (("seed", None),), "lecun", True, _VS_FAMILY_EXT),
-        _spec("lecun_uniform", "LecunUniform", (("seed", None),), "lecun", True, _VS_FAMILY_EXT),
+        *(
+            _spec(m.name, m.class_name, (("seed", None),), f.name, True, f.extensions)
+            for f, m in _MEMBERS.values()
+        ),
         _spec("auto", None, (), "auto", True, (*_VS_FAMILY_EXT, ("seed", None))),
     )
 }
+
+#: every initializer that draws by variance scaling (and so takes ``distribution`` and ``fans``)
+VARIANCE_SCALING = frozenset({*_MEMBERS, "variance_scaling", "auto"})
 
 #: every accepted spelling -> canonical name (CamelCase class names and Keras's own aliases)
 ALIASES: dict[str, str] = {name: name for name in SPECS}
@@ -193,6 +292,77 @@ def is_random(name: str) -> bool:
 def is_constant_family(name: str) -> bool:
     """True for ``zeros``, ``ones`` and ``constant``."""
     return spec(name).family == "constant"
+
+
+def variance_family(name: str) -> VarianceFamily | None:
+    """The declared family of a member (any spelling): ``he_normal`` -> He; None otherwise
+    (``variance_scaling`` and ``auto`` belong to no family of their own)."""
+    found = _MEMBERS.get(canonical_name(name) or "")
+    return found[0] if found is not None else None
+
+
+def distribution_of(name: str, given=None) -> str:
+    """The distribution a variance-scaling call draws from: ``given`` when the call says
+    (``normal`` is the family's normal, which for every Keras variance-scaling class is the
+    truncated normal), else the member's own (``auto``, ``variance_scaling``: truncated normal).
+
+    >>> distribution_of("he_uniform"), distribution_of("he_uniform", "normal")
+    ('uniform', 'truncated_normal')
+    """
+    if given is None:
+        found = _MEMBERS.get(canonical_name(name) or "")
+        return found[1].distribution if found is not None else "truncated_normal"
+    given = str(given)
+    return "truncated_normal" if given == "normal" else given
+
+
+def family_scale_mode(
+    fam: VarianceFamily, args: dict, *, slope: float | None = None, logistic: bool = False
+) -> tuple[float | None, str]:
+    """``(scale, mode)`` of a call of a member of ``fam`` with arguments ``args``, before any fan
+    correction. ``slope`` is the effective activation's negative slope, read for
+    ``negative_slope=auto``; ``logistic`` says whether the effective activation is the logistic
+    (for ``variant=kwon``). The scale is None when it depends on a slope that is not known here
+    (``negative_slope=auto`` without ``slope``, or an expression).
+
+    >>> family_scale_mode(VARIANCE_FAMILIES["he"], {"negative_slope": 1.0})
+    (1.0, 'fan_in')
+    >>> family_scale_mode(VARIANCE_FAMILIES["glorot"], {"variant": "kwon"}, logistic=True)
+    (16.0, 'fan_avg')
+    """
+    scale, mode = fam.scale, fam.mode
+    if fam.kwon_mode is not None and args.get("variant") == "kwon":
+        mode = fam.kwon_mode
+        if logistic and fam.kwon_logistic_scale is not None:
+            scale = fam.kwon_logistic_scale
+    if fam.negative_slope:
+        a = args.get("negative_slope", 0.0)
+        if a == "auto":
+            a = slope
+        if a is None or not _is_number(a):
+            return None, mode
+        scale = scale / (1.0 + float(a) * float(a))
+    return scale, mode
+
+
+def variance_params(
+    name: str, args: dict, *, slope: float | None = None, logistic: bool = False
+) -> tuple[float | None, str, str]:
+    """``(scale, mode, distribution)`` of a call of a variance-scaling initializer other than
+    ``auto``, before any fan correction (see ``family_scale_mode``); ``variance_scaling`` takes
+    them from its arguments.
+
+    >>> variance_params("he_uniform", {})
+    (2.0, 'fan_in', 'uniform')
+    >>> variance_params("variance_scaling", {"scale": 3.0, "mode": "fan_out"})
+    (3.0, 'fan_out', 'truncated_normal')
+    """
+    distribution = distribution_of(name, args.get("distribution"))
+    fam = variance_family(name)
+    if fam is None:
+        return args.get("scale", 1.0), str(args.get("mode", "fan_in")), distribution
+    scale, mode = family_scale_mode(fam, args, slope=slope, logistic=logistic)
+    return scale, mode, distribution
 
 
 # ----------------------------------------------------------------------------- checks
@@ -263,6 +433,10 @@ _CHECKS = {
     "negative_slope": _slope,
     "fans": _choice(FANS_MODES),
 }
+#: numeric parameters that must be > 0, and those that must be >= 0 (formulas are held to the
+#: same ranges: ``checks/arguments.py``)
+POSITIVE_PARAMETERS = frozenset(p for p, check in _CHECKS.items() if check is _positive)
+NON_NEGATIVE_PARAMETERS = frozenset(p for p, check in _CHECKS.items() if check is _slope)
 
 
 # Other libraries' names for the same families (PyTorch, papers), used only for suggestions.
@@ -358,10 +532,8 @@ def check_call(init: InitCall, source: str = "<string>") -> list[Diagnostic]:
 
 def _unknown_keyword(init_name: str, sp: InitSpec, pname: str, arg) -> str:
     if pname == "variant":
-        return (
-            f"`{init_name}` has no variants; `variant` exists only on glorot_* and he_*. "
-            f"Received: {arg.text}"
-        )
+        having = " and ".join(f"{f.name}_*" for f in VARIANCE_FAMILIES.values() if f.kwon_mode)
+        return f"`{init_name}` has no variants; `variant` exists only on {having}. Received: {arg.text}"
     allowed = ", ".join(sp.allowed) if sp.allowed else "none"
     message = f"Unknown argument `{pname}` for `{init_name}`. Allowed: {allowed}."
     close = close_matches(pname, sp.allowed, n=1)

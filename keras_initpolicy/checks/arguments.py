@@ -36,8 +36,9 @@ from .diagnostics import Diagnostic
 
 __all__ = ["check_expressions", "numeric_view", "bound_arguments"]
 
-_POSITIVE = frozenset({"stddev", "scale", "gain"})
-_NON_NEGATIVE = frozenset({"negative_slope"})
+# the ranges the catalogue holds literal arguments to, for formulas too
+_POSITIVE = initializers.POSITIVE_PARAMETERS
+_NON_NEGATIVE = initializers.NON_NEGATIVE_PARAMETERS
 _NEEDS_BLOCKS = ("depth", "blocks")
 
 

@@ -33,10 +33,9 @@ __all__ = [
     "DIRECTIVE_DOCS",
 ]
 
+# Families other than Glorot, He and LeCun, whose titles are declared with them
+# (``catalog/initializers.py``).
 _FAMILY_TITLES = {
-    "glorot": "Glorot/Xavier: tanh, logistic, linear",
-    "he": "He/Kaiming: ReLU family",
-    "lecun": "LeCun: SELU",
     "variance_scaling": "variance scaling",
     "orthogonal": "orthogonal",
     "identity": "identity matrix",
@@ -86,45 +85,29 @@ def _fan_expr(mode: str, scale, factor: int = 1) -> str:
 
 
 def _vs_params(canonical: str, bound: dict) -> tuple[object, str, str]:
-    """(scale, mode, distribution) of a variance-scaling initializer call; the scale is None
-    when it is He's ``2/(1+a²)`` with a slope that is not a number (``auto``, an expression)."""
-    fam = ic.family(canonical)
-    uniform = canonical.endswith("_uniform")
-    dist = "uniform" if uniform else "truncated_normal"
-    if fam == "variance_scaling":
-        return (
-            bound.get("scale", 1.0),
-            str(bound.get("mode", "fan_in")),
-            str(bound.get("distribution", "truncated_normal")),
-        )
-    given = bound.get("distribution")
-    if given not in (None, "normal"):
-        dist = str(given)
-    if fam == "glorot":
-        return 1.0, "fan_avg", dist
-    if fam == "lecun":
-        return 1.0, "fan_in", dist
-    # he
-    if bound.get("variant") == "kwon":
-        return 2.0, "fan_avg", dist
-    slope = bound.get("negative_slope", 0.0)
-    if not _is_number(slope):
-        return None, "fan_in", dist
-    return 2.0 / (1.0 + float(slope) ** 2), "fan_in", dist
+    """(scale, mode, distribution) of a variance-scaling initializer call, from the declared
+    families (``catalog/initializers.py``, as the compiler reads them); the scale is None when
+    it is He's ``2/(1+a²)`` with a slope that is not a number (``auto``, an expression)."""
+    return ic.variance_params(canonical, bound)
 
 
 def _vs_lines(canonical: str, bound: dict) -> list[str]:
     scale, mode, dist = _vs_params(canonical, bound)
+    fam = ic.variance_family(canonical)
     slope = bound.get("negative_slope", 0)
     if scale is None:  # he_*(negative_slope=auto or an expression)
-        sigma, radius = "√(2/((1+a²)·fan_in))", "√(6/((1+a²)·fan_in))"
+        if mode == "fan_avg":  # variant=kwon
+            sigma = "√(4/((1+a²)·(fan_in+fan_out)))"
+            radius = "√(12/((1+a²)·(fan_in+fan_out)))"
+        else:
+            sigma, radius = "√(2/((1+a²)·fan_in))", "√(6/((1+a²)·fan_in))"
         if slope == "auto":
             note = ["a = the negative slope of the effective activation (LeakyReLU's, 0 for relu)."]
         else:
             note = [f"a = {_num(slope)} (the negative slope)."]
     else:
         sigma, radius, note = _fan_expr(mode, scale), _fan_expr(mode, scale, 3), []
-        if ic.family(canonical) == "he" and mode == "fan_in" and slope:
+        if fam is not None and fam.negative_slope and mode == "fan_in" and slope:
             sigma = f"√(2/((1+a²)·fan_in)) = {sigma}"
             radius = f"√(6/((1+a²)·fan_in)) = {radius}"
             note = [f"a = {_num(slope)} (the negative slope)."]
@@ -137,8 +120,9 @@ def _vs_lines(canonical: str, bound: dict) -> list[str]:
         ]
     else:
         lines = [f"Distribution: normal N(0, σ), σ = {sigma}."]
-    if ic.family(canonical) == "glorot" and bound.get("variant") == "kwon":
-        note.append("`variant=kwon`: σ and r ×4 when the effective activation is sigmoid.")
+    if fam is not None and fam.kwon_logistic_scale and bound.get("variant") == "kwon":
+        factor = _num((fam.kwon_logistic_scale / fam.scale) ** 0.5)
+        note.append(f"`variant=kwon`: σ and r ×{factor} when the effective activation is sigmoid.")
     lines += note
     lines.append(f"Scale {_num(scale)}, mode {mode}. {_FANS}")
     return lines
@@ -193,8 +177,10 @@ def initializer_doc(name: str, bound: dict | None = None) -> str:
     sp = ic.SPECS[canonical]
     bound = bound or {}
     keras_name = f"Keras `{sp.class_name}`" if sp.class_name else "keras-initpolicy"
-    head = f"**{canonical}** — {keras_name} ({_FAMILY_TITLES[sp.family]})"
-    if sp.family in ("glorot", "he", "lecun", "variance_scaling"):
+    declared = ic.variance_family(canonical)
+    title = declared.title if declared is not None else _FAMILY_TITLES[sp.family]
+    head = f"**{canonical}** — {keras_name} ({title})"
+    if canonical in ic.VARIANCE_SCALING and canonical != "auto":
         body = _vs_lines(canonical, bound)
     elif sp.family == "random":
         body = _random_lines(canonical, bound)

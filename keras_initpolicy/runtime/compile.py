@@ -41,7 +41,16 @@ from typing import NamedTuple
 
 import keras
 
-from ..catalog.initializers import bind_args, canonical_name, family, spec
+from ..catalog.initializers import (
+    VARIANCE_FAMILIES,
+    VARIANCE_SCALING,
+    bind_args,
+    canonical_name,
+    distribution_of,
+    family_scale_mode,
+    spec,
+    variance_params,
+)
 from ..errors import PolicyError
 from ..language import expressions as ex
 from ..language.nodes import InitCall
@@ -82,14 +91,19 @@ _LOGISTIC = frozenset({"sigmoid", "hard_sigmoid"})
 _KWON_UNIT = frozenset({"tanh", "linear"})
 _warned_kwon: set[str] = set()
 
-# (scale, mode, distribution) -> the Keras class that means exactly that.
+# (scale, mode, distribution) -> the Keras class that means exactly that, from the declaration
+# of the families (catalog/initializers.py).
 _NAMED = {
-    (1.0, "fan_avg", "truncated_normal"): keras.initializers.GlorotNormal,
-    (1.0, "fan_avg", "uniform"): keras.initializers.GlorotUniform,
-    (2.0, "fan_in", "truncated_normal"): keras.initializers.HeNormal,
-    (2.0, "fan_in", "uniform"): keras.initializers.HeUniform,
-    (1.0, "fan_in", "truncated_normal"): keras.initializers.LecunNormal,
-    (1.0, "fan_in", "uniform"): keras.initializers.LecunUniform,
+    (f.scale, f.mode, m.distribution): getattr(keras.initializers, m.class_name)
+    for f in VARIANCE_FAMILIES.values()
+    for m in f.members
+}
+# what ``auto`` chooses (``AUTO_TABLE``'s values) -> (family, the arguments it is called with)
+_AUTO_CALLS = {
+    "he": (VARIANCE_FAMILIES["he"], {"negative_slope": "auto"}),
+    "glorot_kwon": (VARIANCE_FAMILIES["glorot"], {"variant": "kwon"}),
+    "lecun": (VARIANCE_FAMILIES["lecun"], {}),
+    "glorot": (VARIANCE_FAMILIES["glorot"], {}),
 }
 
 
@@ -220,18 +234,9 @@ def rule_seed(init: InitCall) -> int | None:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
-def _distribution(name: str, args: dict) -> str:
-    given = args.get("distribution")
-    if given is None:
-        given = "uniform" if name.endswith("_uniform") else "truncated_normal"
-    given = str(given)
-    return "truncated_normal" if given == "normal" else given
-
-
-def _kwon_scale(activation: str) -> float:
-    if activation in _LOGISTIC:
-        return 16.0
-    if activation not in _KWON_UNIT and activation not in _warned_kwon:
+def _warn_kwon(activation: str) -> None:
+    """Once per activation: Kwon's factor is defined for the logistic, tanh and linear only."""
+    if activation not in _LOGISTIC | _KWON_UNIT and activation not in _warned_kwon:
         _warned_kwon.add(activation)
         warnings.warn(
             f"The Kwon et al. variant is defined for logistic (factor 4), tanh and linear "
@@ -239,42 +244,24 @@ def _kwon_scale(activation: str) -> float:
             UserWarning,
             stacklevel=4,
         )
-    return 1.0
 
 
-def _slope(value, ctx: WeightContext) -> float:
-    if value == "auto":
-        return float(ctx.negative_slope or 0.0)
-    return float(value or 0.0)
-
-
-def _he(args: dict, ctx: WeightContext) -> tuple[float, str]:
-    a = _slope(args.get("negative_slope", 0.0), ctx)
-    scale = 2.0 / (1.0 + a * a)
-    return scale, ("fan_avg" if args.get("variant") == "kwon" else "fan_in")
-
-
-def _family_params(name: str, args: dict, ctx: WeightContext) -> tuple[float, str]:
-    """``(scale, mode)`` before the fan correction, for a variance-scaling initializer."""
-    fam = family(name)
+def _family_params(name: str, args: dict, ctx: WeightContext) -> tuple[float, str, str]:
+    """``(scale, mode, distribution)`` before the fan correction, for a variance-scaling
+    initializer: the declared family's (``catalog/initializers.py``), for the weight's
+    effective activation."""
     activation = ctx.activation or "linear"
-    if fam == "auto":
-        chosen = AUTO_TABLE.get(activation, "glorot")
-        if chosen == "he":
-            return _he({"negative_slope": "auto"}, ctx)
-        if chosen == "glorot_kwon":
-            return 16.0, "fan_avg"
-        if chosen == "lecun":
-            return 1.0, "fan_in"
-        return 1.0, "fan_avg"
-    if fam == "glorot":
-        scale = _kwon_scale(activation) if args.get("variant") == "kwon" else 1.0
-        return scale, "fan_avg"
-    if fam == "he":
-        return _he(args, ctx)
-    if fam == "lecun":
-        return 1.0, "fan_in"
-    return float(args.get("scale", 1.0)), str(args.get("mode", "fan_in"))
+    slope = float(ctx.negative_slope or 0.0)
+    logistic = activation in _LOGISTIC
+    if name == "auto":
+        fam, call = _AUTO_CALLS[AUTO_TABLE.get(activation, "glorot")]
+        scale, mode = family_scale_mode(fam, call, slope=slope, logistic=logistic)
+        return float(scale), mode, distribution_of(name, args.get("distribution"))
+    fam = VARIANCE_FAMILIES.get(spec(name).family)
+    if fam is not None and fam.kwon_logistic_scale is not None and args.get("variant") == "kwon":
+        _warn_kwon(activation)
+    scale, mode, distribution = variance_params(name, args, slope=slope, logistic=logistic)
+    return float(scale), mode, distribution
 
 
 def _denominator(mode: str, fan_in: float, fan_out: float) -> float:
@@ -295,8 +282,7 @@ def variance_scaling_params(init: InitCall, ctx: WeightContext) -> tuple[float, 
     """
     name = canonical_name(init.name)
     args = bind_args(init)
-    distribution = _distribution(name, args)  # auto: truncated normal unless told otherwise
-    scale, mode = _family_params(name, args, ctx)
+    scale, mode, distribution = _family_params(name, args, ctx)  # auto: truncated normal
     if str(args.get("fans", "layer")) == "layer":
         keras_den = _denominator(mode, ctx.shape_fan_in, ctx.shape_fan_out)
         true_den = _denominator(mode, ctx.fan_in, ctx.fan_out)
@@ -370,10 +356,9 @@ def _recipe(init: InitCall, ctx: WeightContext) -> tuple[type, dict, bool]:
     if name is None:
         raise ValueError(f"Unknown initializer `{init.name}`.")
     init = _with_values(init, ctx)
-    fam = family(name)
     args = bind_args(init, with_defaults=True)
     inits = keras.initializers
-    if fam in ("glorot", "he", "lecun", "variance_scaling", "auto"):
+    if name in VARIANCE_SCALING:
         scale, mode, distribution = variance_scaling_params(init, ctx)
         named = _NAMED.get((scale, mode, distribution))
         if named is not None:

@@ -325,3 +325,49 @@ def test_describe_variance_scaling_from_keras():
     assert (
         describe(vs) == "VarianceScaling(scale=16.0, mode=fan_avg, distribution=truncated_normal)"
     )
+
+
+# -- the variance-scaling families, declared once in catalog/initializers.py ----------------------
+
+
+def _members():
+    from keras_initpolicy.catalog.initializers import VARIANCE_FAMILIES
+
+    return [(f, m) for f in VARIANCE_FAMILIES.values() for m in f.members]
+
+
+@pytest.mark.parametrize(("fam", "member"), _members(), ids=lambda x: getattr(x, "name", ""))
+def test_every_declared_member_compiles_to_its_keras_class(fam, member):
+    """Each member compiles to the Keras class it declares, and that class draws with the
+    declared scale, mode and distribution; so does ``variance_scaling`` with those numbers."""
+    ctx = context("dense", activation="relu", slope=0.0)
+    compiled = compile_initializer(call(member.name), ctx)
+    keras_class = getattr(keras.initializers, member.class_name)
+    assert type(compiled) is keras_class
+    assert (compiled.scale, compiled.mode, compiled.distribution) == (
+        fam.scale,
+        fam.mode,
+        member.distribution,
+    )
+    by_numbers = compile_initializer(
+        call(f'variance_scaling({fam.scale}, "{fam.mode}", "{member.distribution}")'), ctx
+    )
+    assert type(by_numbers) is keras_class
+    assert variance_scaling_params(call(member.name), ctx) == (
+        fam.scale,
+        fam.mode,
+        member.distribution,
+    )
+
+
+def test_every_keras_variance_scaling_class_is_a_declared_member():
+    declared = {m.class_name for _, m in _members()}
+    exported = [getattr(keras.initializers, name) for name in dir(keras.initializers)]
+    keras_named = {
+        cls.__name__
+        for cls in exported
+        if isinstance(cls, type)
+        and issubclass(cls, keras.initializers.VarianceScaling)
+        and cls is not keras.initializers.VarianceScaling
+    }
+    assert declared == keras_named
