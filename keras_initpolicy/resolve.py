@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog.layers import canonical_class
+from .catalog.layers import canonical_activation, canonical_class
 from .language.nodes import InitCall, Predicate, Rule, Selector
 
 __all__ = [
@@ -91,7 +91,7 @@ def predicate_holds(pred: Predicate, actual: Any) -> bool:
     """Evaluate one predicate against an attribute value (``_MISSING`` never matches)."""
     if actual is _MISSING:
         return False
-    op, want = pred.op, _norm(pred.value)
+    op, want = pred.op, _wanted(pred)
     if op == "=":
         return _equal(actual, want)
     if op == "!=":
@@ -105,6 +105,22 @@ def predicate_holds(pred: Predicate, actual: Any) -> bool:
     if not (_is_number(actual) and _is_number(want)):
         return False
     return {"<": actual < want, "<=": actual <= want, ">": actual > want, ">=": actual >= want}[op]
+
+
+@functools.lru_cache(maxsize=4096)
+def _wanted(pred: Predicate) -> Any:
+    """The predicate's value, comparable to a layer's: an activation name is canonical
+    (``swish`` -> ``silu``), as the effective activation is (docs/reference.md)."""
+    want = _norm(pred.value)
+    if pred.attr != "activation" or pred.op == "~=":
+        return want
+    if isinstance(want, tuple):
+        return tuple(_canonical_activation(w) for w in want)
+    return _canonical_activation(want)
+
+
+def _canonical_activation(name: Any) -> Any:
+    return (canonical_activation(name) or name) if isinstance(name, str) else name
 
 
 def _equal(actual: Any, want: Any) -> bool:

@@ -108,6 +108,20 @@ def test_predicate_semantics(op, value, actual, holds):
     assert predicate_holds(Predicate("a", op, value), actual) is holds
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dense[activation=swish] -> ones",
+        "Dense[activation in (relu, swish)] -> ones",
+        "Dense[activation=silu] -> ones",
+    ],
+)
+def test_activation_aliases_match_the_canonical_effective_activation(text):
+    """The effective activation is canonical (``silu``); a policy may name an alias."""
+    assert resolve(text, [dense(activation="silu")]) == text.split(" -> ")[0] + " -> ones"
+    assert resolve("Dense[activation!=swish] -> ones", [dense(activation="silu")]) is None
+
+
 def test_missing_attribute_never_matches():
     assert resolve("Dense[filters=3] -> ones", [dense()]) is None
     assert resolve("Dense[filters!=3] -> ones", [dense()]) is None
