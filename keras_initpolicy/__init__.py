@@ -30,6 +30,7 @@ __all__ = [
     "apply_policy",
     "audit",
     "calibrate",
+    "compare",
     "lint",
     "load",
     "parse",
@@ -55,6 +56,7 @@ _LAZY = {
     "CalibrationReport": ("runtime.calibrate", "CalibrationReport"),
     "CalibrationError": ("runtime.calibrate", "CalibrationError"),
     "audit": ("runtime.audit", "audit"),
+    "compare": ("runtime.compare", "compare"),
     "suggest_policy": ("runtime.suggest", "suggest_policy"),
     "Finding": ("checks.diagnostics", "Finding"),
 }

@@ -292,10 +292,11 @@ def _run_fmt(args: argparse.Namespace) -> int:
 # -- explain ----------------------------------------------------------------------------------
 
 
-def _import_builder(spec: str):
+def _import_builder(spec: str, option: str = "--model"):
     module_name, sep, func_name = spec.rpartition(":")
     if not sep or not module_name or not func_name:
-        raise UsageError(f"--model expects MODULE:FUNCTION or a .keras file; received {spec!r}")
+        allowed = "MODULE:FUNCTION or a .keras file" if option == "--model" else "MODULE:FUNCTION"
+        raise UsageError(f"{option} expects {allowed}; received {spec!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -526,6 +527,90 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "policies",
+        nargs="+",
+        metavar="POLICY",
+        help="policy files, preset:NAME, or `keras` for the model's own initializers",
+    )
+    parser.add_argument(
+        "--model", required=True, metavar="MODULE:FUNCTION", help="returns a compiled model"
+    )
+    parser.add_argument(
+        "--data", required=True, metavar="MODULE:FUNCTION", help="returns what Model.fit accepts"
+    )
+    parser.add_argument("--steps", type=int, default=100, metavar="N", help="default: 100")
+    parser.add_argument(
+        "--log-every", type=int, default=None, metavar="K", help="default: steps/20"
+    )
+    parser.add_argument("--seeds", type=int, default=3, metavar="N", help="runs per policy (3)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="the first seed (0)")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="N", help="array data")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--plot", default=None, metavar="OUT.png", help="save the loss curves")
+    parser.set_defaults(run=_run_compare)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    """``initpolicy compare``; exit 0 success (diverged runs included), 1 a build raised a
+    ``PolicyError``, 2 usage, data or I/O problems."""
+    from .runtime import compare as cmp  # late: imports Keras
+
+    for name, value in (("--steps", args.steps), ("--seeds", args.seeds)):
+        if value < 1:
+            raise UsageError(f"{name} must be a positive integer; received {value}")
+    if args.log_every is not None and args.log_every < 1:
+        raise UsageError(f"--log-every must be a positive integer; received {args.log_every}")
+    try:
+        policies = _compare_policies(cmp, args.policies)
+    except cmp.CompareError as exc:
+        raise UsageError(str(exc)) from None
+    except PolicyError as exc:  # a policy that does not load: positioned, with a caret
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    builder = _import_builder(args.model)
+    data = _import_builder(args.data, "--data")
+    try:
+        report = cmp.compare(
+            policies,
+            builder,
+            data,
+            steps=args.steps,
+            log_every=args.log_every,
+            seeds=range(args.seed, args.seed + args.seeds),
+            batch_size=args.batch_size,
+            data_name=f"--data {args.data!r}",
+        )
+    except cmp.CompareError as exc:
+        raise UsageError(str(exc)) from None
+    except PolicyError as exc:  # a rule that cannot fit a weight of the model
+        print(str(exc), file=sys.stderr)
+        return EXIT_FINDINGS
+    print(report.to_json() if args.format == "json" else report.to_table())
+    if args.plot:
+        try:
+            cmp.plot(report, args.plot, title=f"initpolicy compare ({args.steps} steps)")
+        except cmp.PlotUnavailableError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.plot!r}: {exc.strerror or exc}") from None
+    return EXIT_OK
+
+
+def _compare_policies(cmp, specs: list[str]) -> dict:
+    """``{name: Policy or "keras"}``, each loaded now so that a bad policy stops the command
+    before any training; a name given twice gets ``-2``, ``-3``."""
+    out: dict = {}
+    for spec in specs:
+        name, policy = cmp.resolve_policy(spec)
+        unique, k = name, 2
+        while unique in out:
+            unique, k = f"{name}-{k}", k + 1
+        out[unique] = cmp.KERAS_RUN if policy is None else policy
+    return out
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of every command; with ``command`` (one of ``COMMANDS``), a parser
     that knows only that one: the same usage, help and errors for it, built in a fraction of
@@ -644,6 +729,7 @@ COMMANDS = {
     "audit": ("report what is wrong with a model's initial weights", _audit_arguments),
     "lsp": ("run the language server on stdin/stdout (needs the [lsp] extra)", _lsp_arguments),
     "diagnose": ("activation and gradient statistics at init", _diagnose_arguments),
+    "compare": ("train briefly under several policies and compare the losses", _compare_arguments),
 }
 
 
