@@ -13,14 +13,17 @@ from pathlib import Path
 from .checks.diagnostics import ERROR, Diagnostic
 from .checks.names import validate_policy
 from .errors import PolicyError
-from .language.nodes import EXPLICIT_MODES, Directive, PolicyFile, Rule
+from .language.nodes import EXPLICIT_MODES, SAMPLER_MODES, Directive, PolicyFile, Rule
 from .language.parser import parse_file
+from .project import project_policy_path
 from .spelling import close_matches
 
 __all__ = [
     "Policy",
     "parse",
     "load",
+    "as_policy",
+    "project_policy",
     "read_policy_text",
     "preset_names",
     "MAX_INCLUDE_DEPTH",
@@ -43,7 +46,8 @@ class Policy:
     """A compiled-ready policy. Build one with ``kip.parse`` or ``kip.load``.
 
     ``rules`` are in precedence order (included files first, ``Rule.index`` numbered 0..n-1),
-    ``seed`` is the ``@seed`` value or None, ``explicit`` is ``"keep"`` or ``"override"``.
+    ``seed`` is the ``@seed`` value or None, ``explicit`` is ``"keep"`` or ``"override"``,
+    ``sampler`` is ``"keras"`` or ``"fast"`` (docs/reference.md).
     """
 
     rules: tuple[Rule, ...]
@@ -51,10 +55,11 @@ class Policy:
     explicit: str = "keep"
     source: str = "<string>"
     files: tuple[PolicyFile, ...] = ()
+    sampler: str = "keras"
 
     # -- Keras side (imported lazily) -------------------------------------------------------
     def scope(self):
-        """Context manager: models built inside follow this policy (SPEC §3)."""
+        """Context manager: models built inside follow this policy (docs/reference.md#applying-a-policy)."""
         from .runtime.scope import PolicyScope  # late: `import keras_initpolicy` stays Keras-free
 
         return PolicyScope(self)
@@ -133,15 +138,18 @@ def _preset_path(name: str, where: dict) -> Path:
     ) from None
 
 
-def _directive_values(statements) -> tuple[int | None, str | None]:
-    seed = explicit = None
+def _directive_values(statements) -> tuple[int | None, str | None, str | None]:
+    """``(@seed, @explicit, @sampler)`` of one file's statements (None: not set there)."""
+    seed = explicit = sampler = None
     for st in statements:
         if isinstance(st, Directive):
             if st.name == "seed" and isinstance(st.value, int) and not isinstance(st.value, bool):
                 seed = st.value
             elif st.name == "explicit" and st.value in EXPLICIT_MODES:
                 explicit = str(st.value)
-    return seed, explicit
+            elif st.name == "sampler" and st.value in SAMPLER_MODES:
+                sampler = str(st.value)
+    return seed, explicit, sampler
 
 
 class _Loader:
@@ -208,17 +216,19 @@ def _build(
     loader = _Loader()
     rules = loader.load_text(text, source, base, stack)
     rules = [replace(r, index=i) for i, r in enumerate(rules)]
-    seed = explicit = None
+    seed = explicit = sampler = None
     for pfile in loader.files:  # included files give defaults, the top file (first) wins
-        s, e = _directive_values(pfile.statements)
+        s, e, m = _directive_values(pfile.statements)
         if pfile is loader.files[0]:
             continue
         seed = s if s is not None else seed
         explicit = e if e is not None else explicit
-    top_seed, top_explicit = _directive_values(loader.files[0].statements)
+        sampler = m if m is not None else sampler
+    top_seed, top_explicit, top_sampler = _directive_values(loader.files[0].statements)
     seed = top_seed if top_seed is not None else seed
     explicit = top_explicit or explicit or "keep"
-    policy = Policy(tuple(rules), seed, explicit, source, tuple(loader.files))
+    sampler = top_sampler or sampler or "keras"
+    policy = Policy(tuple(rules), seed, explicit, source, tuple(loader.files), sampler)
     if validate:
         _raise_on_errors(policy)
     return policy
@@ -259,7 +269,36 @@ def load(path: str | os.PathLike) -> Policy:
     """Read, parse and validate a policy file, resolving ``@include`` relative to it."""
     p = Path(path)
     text = read_policy_text(p)
-    return _build(text, str(path), p.resolve().parent, (p.resolve(),), validate=True)
+    source = os.fspath(path)  # as given (str() of a custom os.PathLike would be its repr)
+    return _build(text, source, p.resolve().parent, (p.resolve(),), validate=True)
+
+
+def project_policy(start: str | os.PathLike | None = None) -> Policy:
+    """Load the project policy: ``KERAS_INITPOLICY``, else ``[tool.keras-initpolicy] policy`` in
+    the nearest ``pyproject.toml`` (``project.project_policy_path``)."""
+    return load(project_policy_path(start))
+
+
+def as_policy(policy_or_path, *, caller: str = "as_policy", project: bool = False) -> Policy:
+    """The one converter behind every entry point that takes "a policy or a path".
+
+    A ``Policy`` is returned as is; a ``str`` or ``os.PathLike`` is a policy file, loaded (a
+    missing or bad file is a ``PolicyError``). ``None`` is the project policy where the caller
+    allows it (``project=True``, e.g. ``apply_policy``); anything else is a ``TypeError`` naming
+    ``caller`` and what it accepts.
+    """
+    if isinstance(policy_or_path, Policy):
+        return policy_or_path
+    if isinstance(policy_or_path, str | os.PathLike):
+        return load(policy_or_path)
+    if policy_or_path is None and project:
+        return project_policy()
+    accepts = (
+        "a kip.Policy, a path to a .initpolicy file, or nothing (the project policy)"
+        if project
+        else "a kip.Policy or a path to a .initpolicy file (str or os.PathLike)"
+    )
+    raise TypeError(f"{caller} expects {accepts}; received {type(policy_or_path).__name__}")
 
 
 def load_unvalidated(
@@ -278,5 +317,5 @@ def load_unvalidated(
     p = Path(path_or_text)
     text = read_policy_text(p)
     return _build(
-        text, source or str(path_or_text), p.resolve().parent, (p.resolve(),), validate=False
+        text, source or os.fspath(path_or_text), p.resolve().parent, (p.resolve(),), validate=False
     )

@@ -16,7 +16,15 @@ from __future__ import annotations
 from ..catalog import initializers
 from ..catalog import layers as lc
 from ..language.blocks import pattern_problem
-from ..language.nodes import EXPLICIT_MODES, Directive, Predicate, Rule, Selector, value_text
+from ..language.nodes import (
+    EXPLICIT_MODES,
+    SAMPLER_MODES,
+    Directive,
+    Predicate,
+    Rule,
+    Selector,
+    value_text,
+)
 from ..spelling import close_matches
 from .arguments import check_expressions, numeric_view
 from .diagnostics import Diagnostic
@@ -25,7 +33,7 @@ from .reach import Locator, reach
 
 __all__ = ["validate_policy", "DIRECTIVES"]
 
-DIRECTIVES = ("seed", "explicit", "include", "blocks")
+DIRECTIVES = ("seed", "explicit", "include", "blocks", "sampler")
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 _STRING_ATTRS = frozenset({"name", "path", "activation"})
 # Value kinds that say nothing about what a predicate may compare with.
@@ -77,6 +85,10 @@ def _check_directives(directives: tuple[Directive, ...], loc: Locator) -> list[D
         elif d.name == "explicit":
             if not (isinstance(d.value, str) and d.value in EXPLICIT_MODES):
                 report(d, f"`@explicit` takes `keep` or `override`. Received: {shown}")
+                continue
+        elif d.name == "sampler":
+            if not (isinstance(d.value, str) and d.value in SAMPLER_MODES):
+                report(d, f"`@sampler` takes `keras` or `fast`. Received: {shown}")
                 continue
         elif d.name == "include":
             if not isinstance(d.value, str) or type(d.value) is not str:

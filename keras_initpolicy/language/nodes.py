@@ -272,6 +272,8 @@ class Rule:
 
 #: The values ``@explicit`` takes: code initializers win (``keep``) or the policy wins.
 EXPLICIT_MODES = ("keep", "override")
+#: ``@sampler``: ``keras`` draws Keras's own values; ``fast`` the same distribution, faster.
+SAMPLER_MODES = ("keras", "fast")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ _TERMINAL_NAMES = {
     "COMPARE": "a comparison (=, !=, <, <=, >, >=, ~=)",
     "NUMBER": "a number",
     "STRING": 'a "string"',
-    "DIRECTIVE": "a directive (@seed, @explicit, @include)",
+    "DIRECTIVE": "a directive (@seed, @explicit, @include, @blocks, @sampler)",
     "LSQB": "'['",
     "RSQB": "']'",
     "LPAR": "'('",

@@ -21,7 +21,7 @@ from ..catalog import layers as lc
 from ..checks.names import DIRECTIVES
 from ..checks.reach import reach
 from ..language.expressions import FUNCTIONS, NUMERIC_PARAMETERS, VARIABLES
-from ..language.nodes import EXPLICIT_MODES
+from ..language.nodes import EXPLICIT_MODES, SAMPLER_MODES
 from .hover import DIRECTIVE_DOCS
 from .presets import PREFIX, preset_names
 from .text import context_at
@@ -113,6 +113,8 @@ def _directives() -> list[Candidate]:
 def _directive_values(name: str | None) -> list[Candidate]:
     if name == "explicit":
         return [Candidate(v, "value", "@explicit mode") for v in EXPLICIT_MODES]
+    if name == "sampler":
+        return [Candidate(v, "value", "@sampler mode") for v in SAMPLER_MODES]
     if name == "include":
         return [
             Candidate(f'"{PREFIX}{p}"', "preset", "a preset shipped with keras-initpolicy")

@@ -58,6 +58,9 @@ DIRECTIVE_DOCS = {
     "included file come first (relative to this file; cycles are errors).",
     "blocks": '`@blocks "PATTERN"` — layer paths of repeated blocks (`*` globs, `{i}` an '
     "integer), so that expressions can use `depth` (the enclosing block's index) and `blocks`.",
+    "sampler": "`@sampler keras|fast` — `keras` (default): every weight is Keras's own draw for "
+    "its initializer and seed; `fast`: the same distribution by a faster method (values differ "
+    "from Keras's for the same seed).",
 }
 
 

@@ -45,7 +45,18 @@ class HostConstant:
         dtype = keras.backend.standardize_dtype(dtype)
         if dtype not in self.dtypes or math.prod(shape) > HOST_CONSTANT_ELEMENTS:
             return self.initializer(shape, dtype=dtype)
-        return np.full(shape, self.value, dtype=dtype)
+        return _to_device(np.full(shape, self.value, dtype=dtype))
+
+
+def _to_device(array: np.ndarray):
+    """On JAX, the array placed on the device as it is: Keras would convert it with
+    ``jnp.asarray``, which compiles a staging op for every new shape; ``device_put`` compiles
+    nothing. Other backends convert it themselves."""
+    if keras.backend.backend() != "jax":
+        return array
+    import jax
+
+    return jax.device_put(array)
 
 
 @functools.lru_cache(maxsize=256)

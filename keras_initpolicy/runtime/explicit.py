@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import random
 
 import keras
 
@@ -32,6 +33,7 @@ __all__ = [
     "given_initializers",
     "explicit_attributes",
     "weight_attribute",
+    "look_up_initializer",
 ]
 
 #: Keras's attribute names for the initializer of each standard weight.
@@ -167,7 +169,7 @@ def _resolved(value):
         return value
     if isinstance(value, dict):
         try:
-            return keras.initializers.get(value)
+            return look_up_initializer(value)
         except (ValueError, TypeError):
             return None
     return None
@@ -176,9 +178,20 @@ def _resolved(value):
 @functools.lru_cache(maxsize=256)
 def _resolved_name(name: str):
     try:
-        return keras.initializers.get(name)
+        return look_up_initializer(name)
     except (ValueError, TypeError):
         return None
+
+
+def look_up_initializer(value):
+    """``keras.initializers.get(value)``, to look at, not to draw from: Keras gives a new
+    unseeded random initializer a default seed from Python's global ``random``, and looking
+    must not move that state (the seeds of every later initializer would change)."""
+    state = random.getstate()
+    try:
+        return keras.initializers.get(value)
+    finally:
+        random.setstate(state)
 
 
 def _config(initializer):

@@ -29,6 +29,7 @@ import threading
 from contextvars import ContextVar
 
 import keras
+from keras.src import backend as keras_backend
 from keras.src.backend.common import global_state
 from keras.src.backend.common.stateless_scope import in_stateless_scope
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
@@ -47,6 +48,8 @@ __all__ = [
     "building_stack",
     "building_graph",
     "suspend_policies",
+    "route_backend_random",
+    "backend_random_routed",
 ]
 
 Layer = keras.layers.Layer
@@ -68,7 +71,16 @@ HOOKED_SURFACE = {
     "Layer._flatten_layers": lambda: callable(getattr(Layer, "_flatten_layers", None)),
     "Layer._trainable_variables": lambda: hasattr(keras.layers.Dense(1), "_trainable_variables"),
     "name_scope_stack callers": lambda: _name_scope_callers_work(),
+    "keras.random calls backend.random.<op> at call time": lambda: _backend_random_works(),
 }
+
+
+def _backend_random_works() -> bool:
+    source = inspect.getsource(keras.src.random.random)
+    ops = ("normal", "uniform", "truncated_normal")
+    return all(f"backend.random.{op}(" in source for op in ops) and all(
+        callable(getattr(keras_backend.random, op, None)) for op in ops
+    )
 
 
 def _name_scope_callers_work() -> bool:
@@ -244,7 +256,38 @@ def uninstall() -> None:
         Functional.__init__ = _ORIGINAL["functional_init"]
         saving_lib.load_model = _ORIGINAL["load_model"]
         legacy_h5_format.load_model_from_hdf5 = _ORIGINAL["load_model_h5"]
+        for name, original in _ROUTED.items():
+            setattr(keras_backend.random, name, original)
+        _ROUTED.clear()
         _installed = False
+
+
+# -- random ops (runtime/draw.py) -------------------------------------------------------------------
+
+#: backend random op name -> Keras's own function, for the ops routed through ``draw.py``
+_ROUTED: dict = {}
+
+
+def route_backend_random(name: str, replacement) -> None:
+    """Make Keras's backend random op ``name`` (``normal``, ``uniform``, ``truncated_normal``:
+    what ``keras.random`` calls) call ``replacement(original, *args, **kwargs)``. Once per name;
+    ``replacement`` calls ``original`` for every draw that is not one of ours.
+    :func:`uninstall` puts Keras's own back."""
+    with _lock:
+        if name in _ROUTED:
+            return
+        original = getattr(keras_backend.random, name)
+
+        @functools.wraps(original)
+        def routed(*args, **kwargs):
+            return replacement(original, *args, **kwargs)
+
+        setattr(keras_backend.random, name, routed)
+        _ROUTED[name] = original
+
+
+def backend_random_routed() -> bool:
+    return bool(_ROUTED)
 
 
 # -- state kept on layers ----------------------------------------------------------------------

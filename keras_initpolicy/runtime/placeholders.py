@@ -64,7 +64,7 @@ class Placeholder(keras.initializers.Initializer):
         key = (tuple(shape), keras.backend.standardize_dtype(dtype))
         value = self._cache.get(key)
         if value is None or _deleted(value):
-            value = keras.ops.zeros(key[0], dtype=key[1])
+            value = _zeros(*key)
             if computes_now(value):  # never keep a traced value
                 self._cache[key] = value
         return value
@@ -74,6 +74,20 @@ class Placeholder(keras.initializers.Initializer):
 
     def get_config(self) -> dict:
         return {}
+
+
+def _zeros(shape, dtype):
+    """Zeros on the device. On JAX made on the host and placed with ``device_put``:
+    ``jnp.zeros`` compiles a broadcast for every new shape."""
+    if keras.backend.backend() == "jax" and dtype in _HOST_DTYPES:
+        import jax
+        import numpy as np
+
+        return jax.device_put(np.zeros(shape, dtype))
+    return keras.ops.zeros(shape, dtype=dtype)
+
+
+_HOST_DTYPES = frozenset({"float16", "float32", "float64", "int32", "int64", "bool"})
 
 
 def _deleted(value) -> bool:

@@ -38,7 +38,6 @@ from ..catalog.fans import shape_fans
 from ..resolve import is_kernel_like
 from . import hooks
 from .activation import ActivationInfo, class_names, effective_activation, own_activation
-from .constants import cheaper_equivalent
 from .decision import (
     Decision,
     WeightRequest,
@@ -47,7 +46,8 @@ from .decision import (
     decide,
     enclosing_layers,
 )
-from .explicit import ATTR_FOR_WEIGHT, explicit_attributes, weight_attribute
+from .draw import drawing
+from .explicit import ATTR_FOR_WEIGHT, explicit_attributes, look_up_initializer, weight_attribute
 from .records import LayerState, layer_records
 from .seeding import derive_seed, seed_in_code, stream_key, with_seed
 from .structure import block_patterns, count_blocks, count_blocks_under, model_layers, reads_blocks
@@ -107,13 +107,14 @@ def add_weight(state, layer_state: LayerState | None, layer, original, kwargs: d
     if shape is None:
         return original(layer, **kwargs)  # a dynamic dimension: Keras decides what happens
     layer_state, occurrence = _numbered(state, layer_state, layer, kwargs)
+    given = kwargs.get("initializer")
     request = _request(layer_state, layer, kwargs, shape, occurrence)
     targeted, sensitive = _targeting(state, layer, request)
     if not targeted and not _may_be_random(request.original):
         # No rule can decide it and it draws from no seed (BatchNormalization's beta):
         # Keras's own initialization, counted like any other weight.
         _count(state, request, None)
-        return original(layer, **kwargs)
+        return original(layer, **{**kwargs, "initializer": _drawn_as_given(state, given)})
 
     own = own_activation(layer)
     decision = decide(
@@ -136,7 +137,9 @@ def add_weight(state, layer_state: LayerState | None, layer, original, kwargs: d
         record.stage = Stage.PROVISIONAL if graph_dependent else Stage.FINAL
         chosen, record.reseeded = _chosen(record, decision)
         if chosen is not None:
-            kwargs["initializer"] = _drawn_with(layer, request, chosen)
+            kwargs["initializer"] = _drawn_with(state, layer, request, chosen)
+        else:  # the layer's own initializer, drawn through draw.py all the same
+            kwargs["initializer"] = _drawn_as_given(state, kwargs["initializer"])
     variable = _create(original, layer, kwargs, request, decision)
     if chosen is not None and request.attr is not None:
         hooks.set_initializer(layer, request.attr, chosen)  # the config names what was used
@@ -152,21 +155,24 @@ def add_weight(state, layer_state: LayerState | None, layer, original, kwargs: d
 
 def _add_state(state, layer_state, layer, original, kwargs: dict):
     """Non-trainable state: no rule decides it and its initializer is kept; only its random
-    stream may change (docs/reference.md, "Seeds")."""
+    stream may change (docs/reference.md, "Seeds"). Drawn through ``draw.py`` either way."""
     initializer = kwargs.get("initializer")
+    as_given = {**kwargs, "initializer": _drawn_as_given(state, initializer)}
     if state.policy.seed is None and isinstance(initializer, str | dict | None):
-        return original(layer, **kwargs)  # no seed to derive; a named one is never shared
+        return original(layer, **as_given)  # no seed to derive; a named one is never shared
     shape = _shape(kwargs.get("shape") or ())
     if shape is None:
         return original(layer, **kwargs)
     layer_state, occurrence = _numbered(state, layer_state, layer, kwargs)
     if not _may_be_random(initializer):
-        return original(layer, **kwargs)  # drawn from no seed: nothing to reseed or record
+        return original(layer, **as_given)  # drawn from no seed: nothing to reseed or record
     request = _request(layer_state, layer, kwargs, shape, occurrence)
     fresh, reseeded = _reseed(state, request)
     if not reseeded:
-        return original(layer, **kwargs)
-    variable = original(layer, **{**kwargs, "initializer": _drawn_with(layer, request, fresh)})
+        return original(layer, **as_given)
+    variable = original(
+        layer, **{**kwargs, "initializer": _drawn_with(state, layer, request, fresh)}
+    )
     if request.attr is not None:
         hooks.set_initializer(layer, request.attr, fresh)
     reason = "explicit" if request.explicit else "keras-default"
@@ -283,15 +289,31 @@ def _chosen(record: WeightRecord, decision: Decision) -> tuple:
     return chosen, reseeded
 
 
-def _drawn_with(layer, request: WeightRequest, init):
-    """What ``add_weight`` receives so that the weight is drawn from ``init``: ``init`` (or an
-    equivalent that fills constants more cheaply, ``constants.py``); for a weight the layer
-    draws through a function of its attribute, that function, with the attribute set to
-    ``init`` (the layer's own construction around its initializer still applies)."""
+def _drawn_with(state, layer, request: WeightRequest, init):
+    """What ``add_weight`` receives so that the weight is drawn from ``init`` (``draw.py``);
+    for a weight the layer draws through a function of its attribute, that function, with the
+    attribute set to ``init`` (the layer's own construction around its initializer still
+    applies)."""
+    sampler = state.policy.sampler
     if request.construction is None:
-        return cheaper_equivalent(init)
+        return drawing(init, sampler)
     hooks.set_initializer(layer, request.attr, init)
-    return request.construction
+    return drawing(request.construction, sampler)
+
+
+def _drawn_as_given(state, given):
+    """What ``add_weight`` receives for a weight drawn with what the layer passed (``given``):
+    the same initializer, drawn through ``draw.py``. A name is made into the initializer Keras
+    would make of it (``add_weight`` would, at this very point); ``None`` is left to Keras
+    (its default depends on the dtype)."""
+    if isinstance(given, str):
+        try:
+            given = keras.initializers.get(given)
+        except (ValueError, TypeError):
+            return given
+    if given is None or isinstance(given, dict) or not callable(given):
+        return given
+    return drawing(given, state.policy.sampler)
 
 
 def _draw(record: WeightRecord, initializer) -> None:
@@ -302,7 +324,7 @@ def _draw(record: WeightRecord, initializer) -> None:
     var, request = record.variable, record.request
     if request.attr is not None:
         hooks.set_initializer(request.layer, request.attr, init)
-    draw = request.construction or cheaper_equivalent(init)
+    draw = drawing(request.construction or init, record.state.policy.sampler)
     var.assign(draw(tuple(var.shape), dtype=var.dtype))
 
 
@@ -319,7 +341,7 @@ def _may_be_random(initializer) -> bool:
 def _random_name(name: str) -> bool:
     """Does the initializer Keras makes from ``name`` draw from a seed? (False when unknown.)"""
     try:
-        return stream_key(keras.initializers.get(name)) is not None
+        return stream_key(look_up_initializer(name)) is not None
     except (ValueError, TypeError):
         return False
 

@@ -1,0 +1,223 @@
+"""Drawing a weight's values: the one entry point is :func:`drawing` (docs/reference.md, "@sampler").
+
+Every weight built in a scope is drawn through the callable ``drawing(initializer, sampler)``
+returns. It calls the initializer itself (a Keras initializer, the code's own, or a function of
+one such as LSTM's ``unit_forget_bias`` bias), with Keras's random ops routed here for the
+duration of the call:
+
+- **JAX, no compile per weight shape.** Keras draws each weight with ``jax.random`` at its own
+  shape, so every new shape compiles the random bits and the transform again. Here a draw from
+  an integer seed is made at a bucketed size (:func:`bucket`) and its first values taken: with
+  JAX's partitionable threefry a prefix of a larger draw equals the smaller draw, so the values
+  are Keras's, bit for bit; the scaling happens inside the same compiled function, as Keras's
+  ``sample * stddev + mean``. A draw from a ``SeedGenerator`` or the global generator, inside a
+  trace (a distribution initializes sharded variables under ``jax.jit``), or in a dtype other
+  than float32 is left to Keras.
+- **torch, truncated normal.** Keras draws four normals per value and picks the first inside
+  (-2, 2) with ``max`` and ``gather``; the same pick by a chain of ``where`` gives the same
+  values for less.
+- **``@sampler fast``** (torch and TensorFlow): a truncated normal by inverse CDF (a uniform
+  between Φ(-2) and Φ(2), then ``erfinv``): the same distribution, other values than Keras's
+  for the same seed. JAX's own truncated normal is an inverse CDF already.
+
+Constants are filled by ``constants.py`` where that is cheaper.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import math
+
+import keras
+import numpy as np
+
+from . import hooks
+from .constants import cheaper_equivalent
+
+__all__ = ["drawing", "bucket", "SAMPLERS"]
+
+SAMPLERS = ("keras", "fast")
+
+#: The sampler of the draw in progress in this context; None outside our draws (Keras's own).
+_sampler: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "keras_initpolicy_sampler", default=None
+)
+
+
+def drawing(initializer, sampler: str = "keras"):
+    """What ``add_weight`` receives to draw ``initializer``: a callable ``(shape, dtype)``.
+
+    With ``sampler="keras"`` it draws exactly what ``initializer(shape, dtype)`` draws; with
+    ``"fast"`` a truncated normal may be drawn by a faster method (same distribution)."""
+    cheaper = cheaper_equivalent(initializer)
+    if cheaper is not initializer:
+        return cheaper
+    _route_random_ops()
+    return _Draw(initializer, sampler)
+
+
+class _Draw:
+    __slots__ = ("initializer", "sampler")
+
+    def __init__(self, initializer, sampler: str) -> None:
+        self.initializer = initializer
+        self.sampler = sampler
+
+    def __call__(self, shape, dtype=None):
+        token = _sampler.set(self.sampler)
+        try:
+            return self.initializer(shape, dtype=dtype)
+        finally:
+            _sampler.reset(token)
+
+
+def bucket(n: int) -> int:
+    """The size a draw of ``n`` values is made at: the next power of two (at least 256) up to
+    2**20, above it the next multiple of a quarter of a power of two (at most 25 % wasted)."""
+    if n <= 256:
+        return 256
+    power = 1 << (n - 1).bit_length()
+    if power <= 2**20:
+        return power
+    step = power // 8  # power/2 < n <= power: steps of a quarter of power/2
+    return -(-n // step) * step
+
+
+def _route_random_ops() -> None:
+    if hooks.backend_random_routed():
+        return
+    backend = keras.backend.backend()
+    if backend == "jax":
+        hooks.route_backend_random("normal", _jax_normal)
+        hooks.route_backend_random("uniform", _jax_uniform)
+        hooks.route_backend_random("truncated_normal", _jax_truncated_normal)
+    elif backend in ("torch", "tensorflow"):
+        hooks.route_backend_random("truncated_normal", _truncated_normal)
+
+
+# -- JAX: bucketed draws ---------------------------------------------------------------------------
+
+
+def _jax_normal(original, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    if not _bucketable(shape, mean, stddev, dtype, seed):
+        return original(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+    return _bucketed("normal", shape, stddev, mean, seed)  # Keras: sample * stddev + mean
+
+
+def _jax_truncated_normal(original, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    if not _bucketable(shape, mean, stddev, dtype, seed):
+        return original(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+    return _bucketed("truncated_normal", shape, stddev, mean, seed)
+
+
+def _jax_uniform(original, shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    if not _bucketable(shape, minval, maxval, dtype, seed):
+        return original(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
+    return _bucketed("uniform", shape, minval, maxval, seed)
+
+
+def _bucketed(kind: str, shape, scale, shift, seed: int):
+    """The first ``prod(shape)`` values of a draw at the bucketed size, shaped."""
+    import jax
+    import jax.numpy as jnp
+
+    n = math.prod(shape)
+    size = bucket(n)
+    key = jnp.asarray([seed & 0xFFFFFFFF, 0], dtype="uint32")  # Keras's key for an int seed
+    flat = _jax_bucket_function()(key, float(scale), float(shift), kind=kind, size=size)
+    if kind != "uniform" and shift != 0:
+        # Added on its own, as Keras does: compiled together with the product, XLA fuses a
+        # multiply-add, which rounds once where Keras rounds twice
+        flat = flat + shift
+    if _on_host(flat):  # slicing on the device would compile a slice and a reshape per shape
+        return jax.device_put(np.asarray(flat)[:n].reshape(tuple(shape)))
+    if size != n:
+        flat = jax.lax.slice(flat, (0,), (n,))
+    return flat.reshape(tuple(shape))
+
+
+def _on_host(array) -> bool:
+    """Is this JAX array in the host's memory (the CPU backend), so that NumPy can slice it
+    without a transfer?"""
+    return all(d.platform == "cpu" for d in array.devices())
+
+
+def _bucketable(shape, a, b, dtype, seed) -> bool:
+    if _sampler.get() is None:
+        return False  # not one of our draws: Keras's own
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        return False  # a SeedGenerator or the global generator: Keras advances its state
+    if keras.backend.standardize_dtype(dtype or keras.config.floatx()) != "float32":
+        return False
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b)):
+        return False  # a tensor-valued mean or range: left to Keras
+    if keras.distribution.distribution() is not None:
+        return False  # sharded initialization happens under jax.jit: keep Keras's path
+    try:
+        return all(int(d) >= 0 for d in shape) and math.prod(shape) > 0
+    except TypeError:
+        return False
+
+
+@functools.cache
+def _jax_bucket_function():
+    import jax
+
+    @functools.partial(jax.jit, static_argnames=("kind", "size"))
+    def draw(key, scale, shift, *, kind, size):
+        if kind == "uniform":  # scale, shift: minval, maxval
+            return jax.random.uniform(key, (size,), "float32", minval=scale, maxval=shift)
+        if kind == "normal":
+            sample = jax.random.normal(key, (size,), "float32")
+        else:
+            sample = jax.random.truncated_normal(key, -2.0, 2.0, (size,), "float32")
+        # Keras's sample and product are each rounded on their own: the barrier keeps XLA from
+        # reassociating the multiplications (the shift is added outside, see _bucketed)
+        return jax.lax.optimization_barrier(sample) * scale
+
+    return draw
+
+
+# -- torch and TensorFlow: the truncated normal ------------------------------------------------
+
+
+def _truncated_normal(original, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    sampler = _sampler.get()
+    if sampler == "fast":
+        return _inverse_cdf_truncated_normal(shape, mean, stddev, dtype, seed)
+    if sampler == "keras" and keras.backend.backend() == "torch":
+        return _torch_truncated_normal(shape, mean, stddev, dtype, seed)
+    return original(shape, mean, stddev, dtype=dtype, seed=seed)
+
+
+def _torch_truncated_normal(shape, mean, stddev, dtype, seed):
+    """Keras's torch truncated normal, value for value: four standard normals per value (the
+    same draw), the first inside (-2, 2), else the first; then ``* stddev + mean``."""
+    import torch
+
+    candidates = keras.random.normal(tuple(shape) + (4,), dtype=dtype, seed=seed)
+    first, second, third, fourth = torch.unbind(candidates, -1)
+    chosen = torch.where(_inside(fourth), fourth, first)
+    chosen = torch.where(_inside(third), third, chosen)
+    chosen = torch.where(_inside(second), second, chosen)
+    chosen = torch.where(_inside(first), first, chosen)
+    return chosen.mul_(stddev).add_(mean)
+
+
+def _inside(x):
+    return (x > -2) & (x < 2)
+
+
+#: Φ(-2) and Φ(2), the standard normal's probability below -2 and below 2.
+_LOW = 0.5 * math.erfc(2 / math.sqrt(2))
+_HIGH = 1.0 - _LOW
+
+
+def _inverse_cdf_truncated_normal(shape, mean, stddev, dtype, seed):
+    """N(0, 1) truncated to (-2, 2) by inverse CDF: u ~ U(Φ(-2), Φ(2)), x = √2·erfinv(2u - 1),
+    clipped to the bounds against rounding; then ``* stddev + mean``."""
+    ops = keras.ops
+    u = keras.random.uniform(tuple(shape), _LOW, _HIGH, dtype="float32", seed=seed)
+    x = ops.clip(ops.erfinv(u * 2.0 - 1.0) * math.sqrt(2.0), -2.0, 2.0)
+    return ops.cast(x * stddev + mean, dtype or keras.config.floatx())
