@@ -11,7 +11,15 @@
 
 from __future__ import annotations
 
-from .errors import ExplicitKeepWarning, PolicyError, PolicySyntaxError, UnusedRuleWarning
+from .errors import (
+    CalibrationError,
+    ExplicitKeepWarning,
+    InitPolicyError,
+    InitPolicyWarning,
+    PolicyError,
+    PolicySyntaxError,
+    UnusedRuleWarning,
+)
 
 __version__ = "0.1.0"
 
@@ -22,6 +30,8 @@ __all__ = [
     "Diagnostic",
     "ExplicitKeepWarning",
     "Explanation",
+    "InitPolicyError",
+    "InitPolicyWarning",
     "Policy",
     "PolicyError",
     "PolicySyntaxError",
@@ -51,10 +61,9 @@ _LAZY = {
     "apply_policy": ("runtime.scope", "apply_policy"),
     "Explanation": ("runtime.explain", "Explanation"),
     "Assignment": ("runtime.explain", "Assignment"),
-    "project_policy": ("project", "project_policy"),
+    "project_policy": ("policy", "project_policy"),
     "calibrate": ("runtime.calibrate", "calibrate"),
     "CalibrationReport": ("runtime.calibrate", "CalibrationReport"),
-    "CalibrationError": ("runtime.calibrate", "CalibrationError"),
     "audit": ("runtime.audit", "audit"),
     "compare": ("runtime.compare", "compare"),
     "suggest_policy": ("runtime.suggest", "suggest_policy"),

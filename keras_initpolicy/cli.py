@@ -21,10 +21,10 @@ from .catalog.layers import register_from_classes
 from .checks.diagnostics import SEVERITY_RANK, Diagnostic
 from .checks.lint import code_filter, lint, lint_text
 from .checks.report import FORMATTERS, format_diagnostics, summary
-from .entry import command_of
-from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning
-from .policy import load, read_policy_text
-from .project import find_pyproject, read_tool_table
+from .config import CONFIG_TABLE, FAIL_ON, command_of, load_lint_config
+from .config import comma_list as _comma_list
+from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning, UsageError
+from .policy import as_policy, read_policy_text
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "CONFIG_TABLE"]
 
@@ -35,55 +35,10 @@ EXIT_USAGE = 2  # bad arguments or configuration, missing/unreadable paths, unpa
 STDIN = "-"
 STDIN_SOURCE = "<stdin>"
 POLICY_GLOB = "*.initpolicy"
-CONFIG_TABLE = ("tool", "keras-initpolicy", "lint")
-FAIL_ON = ("error", "warning", "info", "never")
-_CONFIG_KEYS = {"select", "ignore", "fail-on", "format", "custom-layers"}
-
-
-class UsageError(Exception):
-    """A problem with the command line, the configuration or the input files (exit 2)."""
 
 
 def _error(message: str) -> None:
     print(f"initpolicy: error: {message}", file=sys.stderr)
-
-
-def _comma_list(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = value.split(",")
-    return [str(v).strip() for v in value if str(v).strip()]
-
-
-# -- configuration ----------------------------------------------------------------------------
-
-
-def load_lint_config(start: Path | None = None) -> dict:
-    """Settings under ``[tool.keras-initpolicy.lint]`` of the nearest ``pyproject.toml``.
-
-    Keys: ``select``, ``ignore``, ``custom-layers`` (lists or comma strings), ``fail-on``,
-    ``format``; ``_`` may replace ``-``. Unknown keys and bad TOML are usage errors.
-    """
-    path = find_pyproject(start)
-    if path is None:
-        return {}
-    try:
-        table = read_tool_table(path).get(CONFIG_TABLE[-1], {})
-    except PolicyError as exc:
-        raise UsageError(f"{path}: {exc.message}") from None
-    if not isinstance(table, dict):
-        raise UsageError(f"{path}: [{'.'.join(CONFIG_TABLE)}] must be a table")
-    config = {}
-    for key, value in table.items():
-        name = key.replace("_", "-")
-        if name not in _CONFIG_KEYS:
-            allowed = ", ".join(sorted(_CONFIG_KEYS))
-            raise UsageError(
-                f"{path}: unknown key {key!r} in [{'.'.join(CONFIG_TABLE)}]; allowed: {allowed}"
-            )
-        config[name] = value
-    return config
 
 
 # -- file discovery ---------------------------------------------------------------------------
@@ -322,7 +277,7 @@ def _load_policy(path: str):
     """The policy file a command was given; a missing file is a ``UsageError``."""
     if not Path(path).is_file():
         raise UsageError(f"no such policy file: {path!r}")
-    return load(path)
+    return as_policy(path)
 
 
 def _run_explain(args: argparse.Namespace) -> int:
@@ -489,8 +444,8 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise UsageError(f"--batch must be positive; received {args.batch}")
     try:
-        policy = load(args.policy)
-        compare = load(args.compare) if compare_is_policy else args.compare
+        policy = as_policy(args.policy)
+        compare = as_policy(args.compare) if compare_is_policy else args.compare
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE

@@ -1,6 +1,6 @@
 """The ``initpolicy`` executable and ``python -m keras_initpolicy``.
 
-This module imports nothing heavy, so the process can be set up before the command line
+This module imports nothing heavy (``config.py``, for ``command_of``), so the process can be set up before the command line
 (``cli.py``), Lark and the checks load. Short-lived commands (``lint``, ``fmt``: a pre-commit
 hook runs them on every commit) run without the cycle collector: what they allocate is freed by
 reference counting, and the process ends right after. Every command moves what it loaded to the
@@ -14,15 +14,12 @@ from __future__ import annotations
 import gc
 import sys
 
+from .config import command_of
+
 __all__ = ["SHORT_LIVED", "command_of", "script"]
 
 #: Commands that read a few files and exit.
 SHORT_LIVED = frozenset({"lint", "fmt"})
-
-
-def command_of(argv) -> str | None:
-    """The command named on a command line (its first word that is not an option)."""
-    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def script() -> int:

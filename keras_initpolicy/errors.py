@@ -1,14 +1,25 @@
-"""The exceptions users see. Every one carries a source, line and column.
+"""The exceptions and warnings users see, all in this one module (it imports nothing).
 
-``PolicyError`` is a ``ValueError`` so that code catching bad values keeps working;
-``PolicySyntaxError`` narrows it to text that does not parse.
+Every exception the package raises on purpose derives from ``InitPolicyError``, and every warning
+from ``InitPolicyWarning``, so ``except kip.InitPolicyError`` catches all of them. Each also keeps
+the built-in base a caller would expect: ``PolicyError`` (a policy that cannot be used; it
+carries a source, line and column) and ``CalibrationError`` are ``ValueError``s,
+``PolicySyntaxError`` narrows ``PolicyError`` to text that does not parse, and
+``UnsupportedBackendError`` and ``PlotUnavailableError`` are ``RuntimeError``s.
+``TypeError`` for an argument of the wrong type stays a plain ``TypeError`` (a programming error).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "InitPolicyError",
+    "InitPolicyWarning",
     "PolicyError",
     "PolicySyntaxError",
+    "UsageError",
+    "CalibrationError",
+    "UnsupportedBackendError",
+    "PlotUnavailableError",
     "UnusedRuleWarning",
     "ExplicitKeepWarning",
     "caret_excerpt",
@@ -32,7 +43,15 @@ def caret_excerpt(text: str | None, line: int | None, column: int | None) -> str
     return f"    {src}\n    {' ' * (col - 1)}^"
 
 
-class PolicyError(ValueError):
+class InitPolicyError(Exception):
+    """The root of every exception keras-initpolicy raises on purpose."""
+
+
+class InitPolicyWarning(UserWarning):
+    """The root of every warning keras-initpolicy issues."""
+
+
+class PolicyError(InitPolicyError, ValueError):
     """A policy that cannot be used: bad syntax, bad names, bad arguments, or a build-time misfit.
 
     Attributes ``source`` (a file path or ``"<string>"``), ``line`` and ``column`` (1-based, or
@@ -87,10 +106,27 @@ class PolicySyntaxError(PolicyError):
     """Policy text that does not follow the grammar (diagnostic IP001)."""
 
 
-class UnusedRuleWarning(UserWarning):
+class UsageError(InitPolicyError):
+    """A problem with the command line, the configuration or the input files (``initpolicy``
+    exits 2)."""
+
+
+class CalibrationError(InitPolicyError, ValueError):
+    """``calibrate`` cannot run on what it was given (the message says what and how to fix it)."""
+
+
+class UnsupportedBackendError(InitPolicyError, RuntimeError):
+    """The active Keras backend has no gradient adapter."""
+
+
+class PlotUnavailableError(InitPolicyError, RuntimeError):
+    """Plotting needs matplotlib, which is not installed."""
+
+
+class UnusedRuleWarning(InitPolicyWarning):
     """A rule matched no weight while a policy scope or decorator was active."""
 
 
-class ExplicitKeepWarning(UserWarning):
+class ExplicitKeepWarning(InitPolicyWarning):
     """Most weights built in a scope kept the initializer their model code passed explicitly
     (``@explicit keep``), so the policy decided few of them; ``@explicit override`` lets it."""

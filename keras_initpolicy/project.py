@@ -1,5 +1,7 @@
-"""The project policy: ``KERAS_INITPOLICY`` (a path), else ``policy = "..."`` under
-``[tool.keras-initpolicy]`` in the nearest ``pyproject.toml`` above the working directory."""
+"""Where the project policy lives: ``KERAS_INITPOLICY`` (a path), else ``policy = "..."`` under
+``[tool.keras-initpolicy]`` in the nearest ``pyproject.toml`` above the working directory; and the
+reading of that table. Loading it is ``policy.project_policy`` (this module sits below
+``policy.py`` and imports nothing of ours but ``errors``)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,8 @@ import os
 from pathlib import Path
 
 from .errors import PolicyError
-from .policy import Policy, load
 
-__all__ = ["project_policy", "project_policy_path", "find_pyproject", "read_tool_table"]
+__all__ = ["project_policy_path", "find_pyproject", "read_tool_table", "ENV_VAR"]
 
 ENV_VAR = "KERAS_INITPOLICY"
 
@@ -71,8 +72,3 @@ def project_policy_path(start: str | os.PathLike | None = None) -> Path:
         '`policy = "path/to/policy.initpolicy"` under [tool.keras-initpolicy] in pyproject.toml, '
         "or pass a policy to apply_policy(...)"
     )
-
-
-def project_policy(start: str | os.PathLike | None = None) -> Policy:
-    """Load the project policy (see module docstring)."""
-    return load(project_policy_path(start))

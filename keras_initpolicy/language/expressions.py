@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 
+from ..errors import InitPolicyError
 from ..spelling import close_matches
 from .nodes import EXPRESSION_TYPES, Binary, Call, Unary, Variable, Word
 
@@ -64,7 +65,7 @@ NUMERIC_PARAMETERS = frozenset(
 )
 
 
-class ExpressionError(ValueError):
+class ExpressionError(InitPolicyError, ValueError):
     """An expression that cannot be evaluated; ``line``/``column`` locate the sub-expression."""
 
     def __init__(self, message: str, node=None) -> None:

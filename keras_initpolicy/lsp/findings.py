@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..checks.diagnostics import WARNING, Diagnostic
 from ..checks.lint import lint_text
-from ..errors import PolicyError
+from ..config import load_lint_config
+from ..errors import PolicyError, UsageError
 from ..language.nodes import Directive
 from ..language.parser import parse_file
 from .presets import preset_name, preset_path
@@ -113,8 +114,6 @@ def _related(diag: Diagnostic) -> Related | None:
 def lint_settings(folder: Path | None) -> dict:
     """``[tool.keras-initpolicy.lint]`` of the pyproject.toml nearest to ``folder`` (the same
     settings ``initpolicy lint`` reads); a broken configuration counts as none."""
-    from ..cli import UsageError, load_lint_config  # the CLI's reader; it imports no Keras
-
     try:
         return load_lint_config(folder if folder is not None and folder.is_dir() else None)
     except UsageError:

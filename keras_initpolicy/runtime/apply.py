@@ -5,10 +5,14 @@ The API: README.md#python-api.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import PolicyError
-from ..policy import Policy
 from . import hooks
 from .explain import Explanation, explain_model
+
+if TYPE_CHECKING:  # annotations only: policy.py imports this module (Policy.apply)
+    from ..policy import Policy
 
 __all__ = ["apply_to_model"]
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..catalog.fans import layer_fans, shape_fans
 from ..checks.diagnostics import CODES, SEVERITY_RANK, Diagnostics, Finding
-from ..policy import load
+from ..policy import as_policy
 from ..resolve import is_kernel_like
 from . import hooks
 from .activation import class_names
@@ -341,10 +341,11 @@ def _rule_decided(policy, model) -> set:
 def audit(model, policy=None, *, source: str | None = None) -> Findings:
     """Report what is wrong with ``model``'s initial weights (codes IP401–IP405, docs/audit.md).
 
-    ``policy`` is the policy the model was built under, if any: weights one of its rules decided
-    already use the layer's true fans and are not reported by IP402. ``source`` names the model
-    in the findings (default: ``model.name``). Returns ``Findings`` (a list of ``Finding``),
-    sorted by the order of the weights in the model, then by code.
+    ``policy`` is the policy the model was built under, if any (a ``Policy`` or the path of its
+    file, ``str`` or ``os.PathLike``): weights one of its rules decided already use the layer's
+    true fans and are not reported by IP402. ``source`` names the model in the findings
+    (default: ``model.name``). Returns ``Findings`` (a list of ``Finding``), sorted by the order
+    of the weights in the model, then by code.
     """
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(
@@ -356,8 +357,8 @@ def audit(model, policy=None, *, source: str | None = None) -> Findings:
             f"kip.audit: model {model.name!r} has no weights yet; build it first "
             "(e.g. model.build(input_shape) or call it on a batch)."
         )
-    if isinstance(policy, str):
-        policy = load(policy)
+    if policy is not None:
+        policy = as_policy(policy, caller="kip.audit")
     label = source or model.name
     weights = model_weights(model)
     decided = _rule_decided(policy, model)

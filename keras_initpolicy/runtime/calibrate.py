@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 
 import keras
 
+from ..errors import CalibrationError
 from ..html import html_table
 from ..spelling import close_matches
 from . import hooks
@@ -44,10 +45,6 @@ __all__ = ["calibrate", "CalibrationReport", "LayerCalibration", "CalibrationErr
 METHODS = ("lsuv",)
 #: Weight names scaled, most specific first (a separable conv has both kinds of kernel).
 _KERNEL_NAMES = ("pointwise_kernel", "kernel")
-
-
-class CalibrationError(ValueError):
-    """``calibrate`` cannot run on what it was given (the message says what and how to fix it)."""
 
 
 # -- the report ---------------------------------------------------------------------------------

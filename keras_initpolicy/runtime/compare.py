@@ -28,6 +28,7 @@ import dataclasses
 import gc
 import json
 import math
+import os
 import statistics
 import time
 import warnings
@@ -37,8 +38,8 @@ from pathlib import Path
 
 import keras
 
-from ..errors import PolicyError
-from ..policy import PRESET_PREFIX, Policy, load, parse
+from ..errors import InitPolicyError, PolicyError
+from ..policy import PRESET_PREFIX, Policy, as_policy, parse
 from .diagnose import PlotUnavailableError
 
 __all__ = [
@@ -62,7 +63,7 @@ _DATA_HELP = (
 )
 
 
-class CompareError(ValueError):
+class CompareError(InitPolicyError, ValueError):
     """The inputs of ``compare`` cannot be used: bad data, a builder that does not return a
     compiled model, an unknown policy name. The message says what was received."""
 
@@ -264,12 +265,12 @@ def resolve_policy(spec) -> tuple[str, Policy | None]:
     if isinstance(spec, Policy):
         src = spec.source
         return (Path(src).stem if src and not src.startswith("<") else "policy"), spec
-    if not isinstance(spec, str | Path):
+    if not isinstance(spec, str | os.PathLike):
         raise CompareError(
             f"a policy must be a path, 'preset:NAME', 'keras' or a Policy; "
             f"received {type(spec).__name__}"
         )
-    text = str(spec)
+    text = os.fspath(spec)
     if text == KERAS_RUN:
         return KERAS_RUN, None
     if text.startswith(PRESET_PREFIX):
@@ -278,7 +279,7 @@ def resolve_policy(spec) -> tuple[str, Policy | None]:
         raise CompareError(
             f"no such policy file: {text!r}; give a policy file, 'preset:NAME' or 'keras'"
         )
-    return Path(text).stem, load(text)
+    return Path(text).stem, as_policy(text, caller="kip.compare")
 
 
 def _named(policies) -> list[tuple[str, Policy | None]]:

@@ -36,17 +36,21 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
+from ..errors import CalibrationError, PlotUnavailableError
 from ..html import html_table
-from ..policy import Policy, load
+from ..policy import as_policy
 from . import backends, hooks
 from .activation import effective_activation, is_activation_layer, is_transparent
 from .calibrate import METHODS as CALIBRATION_METHODS
-from .calibrate import CalibrationError
 from .calibrate import calibrate as _calibrate
+
+if TYPE_CHECKING:  # annotations only: the runtime never needs policy.py's class at run time
+    from ..policy import Policy
 
 __all__ = [
     "diagnose",
@@ -67,10 +71,6 @@ SATURATING = {
     "hard_sigmoid": lambda a: (a < 0.01) | (a > 0.99),
 }
 _MAX_HOPS = 64
-
-
-class PlotUnavailableError(RuntimeError):
-    """Plotting needs matplotlib, which is not installed."""
 
 
 # -- records ------------------------------------------------------------------------------------
@@ -331,11 +331,10 @@ def _has_graph(model) -> bool:
 
 
 def _policy_and_name(policy_or_path) -> tuple[Policy, str]:
-    if isinstance(policy_or_path, Policy):
-        src = policy_or_path.source
-        stem = Path(src).stem if src and not src.startswith("<") else "policy"
-        return policy_or_path, stem
-    return load(policy_or_path), Path(policy_or_path).stem
+    """The policy (``as_policy``) and its run name: the stem of its file, else ``policy``."""
+    policy = as_policy(policy_or_path, caller="diagnose")
+    src = policy.source
+    return policy, Path(src).stem if src and not src.startswith("<") else "policy"
 
 
 def _build(policy: Policy | None, builder, seed: int):

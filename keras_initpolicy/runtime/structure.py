@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ..language.blocks import BlockMatch, BlockPattern
 from ..language.expressions import variables_used
 from ..language.nodes import InitCall
-from ..policy import Policy
 from . import hooks
 from .compile import formula_arguments
+
+if TYPE_CHECKING:  # annotations only: the runtime sits below policy.py's facade
+    from ..policy import Policy
 
 __all__ = [
     "block_patterns",

@@ -503,6 +503,8 @@ def test_unbuilt_model_and_model_without_kernels():
     with pytest.raises(CalibrationError, match="needs a Keras model; received a str"):
         calibrate("model.keras", X16)
     assert issubclass(CalibrationError, ValueError)
+    assert CalibrationError is kip.CalibrationError
+    assert issubclass(CalibrationError, kip.InitPolicyError)
 
 
 # -- the report --------------------------------------------------------------------------------------

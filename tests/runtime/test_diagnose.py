@@ -261,6 +261,8 @@ def test_plot_without_matplotlib_says_how_to_install(report, tmp_path, monkeypat
     with pytest.raises(PlotUnavailableError, match=r"keras-initpolicy\[plot\]"):
         plot(report, tmp_path / "x.png")
     assert issubclass(PlotUnavailableError, RuntimeError)
+    assert issubclass(PlotUnavailableError, kip.InitPolicyError)
+    assert issubclass(backends.UnsupportedBackendError, kip.InitPolicyError)
 
 
 # -- the command line -------------------------------------------------------------------------------
