@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install everything into ./.venv and run the whole test suite: ruff, the backend-independent
-# tests once, then the Keras tests (marker `keras`, see tests/conftest.py) under every backend.
+# tests once, the Keras tests (marker `keras`, see tests/conftest.py) under every backend, then
+# the Keras conformance run (marker `conformance`) on torch.
 # This is the README's test command and exactly what CI (.ci/run) runs.
 #
 #   bash tools/test.sh                      # everything
 #   BACKENDS="jax torch" bash tools/test.sh # a subset of backends
+#   KERAS_CONFORMANCE_FULL=1 bash tools/test.sh  # conformance: all Keras tests, every backend
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,9 +56,26 @@ for backend in $BACKENDS; do
     env KERAS_BACKEND="$backend" .venv/bin/python -m pytest -q -m keras --durations=15
 done
 
+# Keras's own tests inside policy scopes, compared with the run without a scope (marker
+# `conformance`, docs/conformance.md): the CI subset on torch; KERAS_CONFORMANCE_FULL=1 runs every
+# test module of the Keras wheel on every backend of $BACKENDS instead (opt-in: hours).
+if [ "${KERAS_CONFORMANCE_FULL:-0}" = 1 ]; then
+  conformance_backends="$BACKENDS"
+else
+  case " $BACKENDS " in
+    *" torch "*) conformance_backends=torch ;;
+    *) conformance_backends="" ;;
+  esac
+fi
+for backend in $conformance_backends; do
+  header "Keras conformance run, KERAS_BACKEND=$backend (pytest -m conformance)"
+  run_pytest "conformance KERAS_BACKEND=$backend" \
+    env KERAS_BACKEND="$backend" .venv/bin/python -m pytest -q -s -m conformance tests/keras_conformance
+done
+
 header "summary"
 if [ ${#failed[@]} -ne 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1
 fi
-echo "all passed: backend-independent + Keras on: $BACKENDS"
+echo "all passed: backend-independent + Keras on: $BACKENDS + conformance on: ${conformance_backends:-none}"
