@@ -238,6 +238,24 @@ def _write(path, results) -> None:
 # -- the report -------------------------------------------------------------------------------
 
 
+def baselines(length: int, held_out_windows: int) -> dict[str, float]:
+    """Held-out cross-entropy (nats/byte) of byte unigram and bigram counts of the training
+    text (add-one smoothed): where a model stands after learning byte frequencies, or pairs."""
+    data = corpus()
+    cut = int(len(data) * 0.9)
+    train = data[:cut]
+    held = windows(data[cut:], length)[:held_out_windows]
+    prev, target = held[:, :-1].ravel(), held[:, 1:].ravel()
+    uni = np.bincount(train, minlength=VOCAB) + 1.0
+    bi = np.ones((VOCAB, VOCAB))
+    np.add.at(bi, (train[:-1], train[1:]), 1.0)
+    bi /= bi.sum(axis=1, keepdims=True)
+    return {
+        "unigram": float(-np.log(uni[target] / uni.sum()).mean()),
+        "bigram": float(-np.log(bi[prev, target]).mean()),
+    }
+
+
 def _spread(values):
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if not finite:
@@ -266,22 +284,32 @@ def table(results: dict) -> str:
 
 
 def figure(results: dict, path) -> None:
-    """One panel per configuration: held-out loss against step, median and range per policy."""
+    """A grid: one row per learning rate, one column per backbone and depth; held-out loss
+    against step, median line and min-max band per policy (one colour per policy throughout)."""
     from matplotlib.figure import Figure
 
     entries = results["configurations"]
-    cols = len({(e["backbone"], e["layers"]) for e in entries})
-    rows = max(1, math.ceil(len(entries) / max(cols, 1)))
-    fig = Figure(figsize=(4.3 * cols, 3.4 * rows))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    order = sorted(entries, key=lambda e: (e["learning_rate"], e["backbone"], e["layers"]))
-    for ax, entry in zip(axes.flat, order, strict=False):
-        _panel(ax, entry)
+    lrs = sorted({e["learning_rate"] for e in entries})
+    combos = sorted({(e["backbone"], e["layers"]) for e in entries})
+    names = list(dict.fromkeys(r["policy"] for e in entries for r in e["runs"]))
+    colours = {n: f"C{i}" for i, n in enumerate(names)}
+    fig = Figure(figsize=(4.0 * len(combos), 3.3 * len(lrs)))
+    axes = fig.subplots(len(lrs), len(combos), squeeze=False)
+    setup = results["setup"]
+    lines = baselines(setup["sequence_length"], setup["held_out_windows"])
+    for entry in entries:
+        ax = axes[lrs.index(entry["learning_rate"])][
+            combos.index((entry["backbone"], entry["layers"]))
+        ]
+        _panel(ax, entry, colours)
+        for name, value in lines.items():
+            ax.axhline(value, color="grey", linestyle=":", linewidth=0.8)
+            ax.text(100, value, f"{name} ", color="grey", fontsize=6, va="bottom", ha="right")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
 
 
-def _panel(ax, entry) -> None:
+def _panel(ax, entry, colours) -> None:
     by_policy: dict[str, list] = {}
     for r in entry["runs"]:
         by_policy.setdefault(r["policy"], []).append(r)
@@ -292,14 +320,15 @@ def _panel(ax, entry) -> None:
         ]
         finite = [[v for v in p if v is not None] for p in points]
         med = [statistics.median(p) if p else math.nan for p in finite]
-        (line,) = ax.plot(steps, med, label=name, linewidth=1.2)
+        colour = colours[name]
+        ax.plot(steps, med, label=name, linewidth=1.2, color=colour)
         low = [min(p) if p else math.nan for p in finite]
         high = [max(p) if p else math.nan for p in finite]
-        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.15)
+        ax.fill_between(steps, low, high, color=colour, alpha=0.15)
     ax.set_title(f"{entry['backbone']}, {entry['layers']} blocks, lr {entry['learning_rate']:g}")
     ax.set_xlabel("step")
     ax.set_ylabel("held-out loss (nats/byte)")
-    ax.set_ylim(1.0, 4.0)
+    ax.set_ylim(2.3, 4.6)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=6)
 
@@ -341,6 +370,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     results = json.loads(Path(args.report).read_text("utf-8")) if args.report else run(args)
     print(table(results))
+    setup = results["setup"]
+    lines = baselines(setup["sequence_length"], setup["held_out_windows"])
+    print(", ".join(f"{k} baseline {v:.3f}" for k, v in lines.items()))
     if args.plot:
         figure(results, args.plot)
     return 0
