@@ -2,6 +2,7 @@
 
 Usage: XLA_FLAGS=--xla_force_host_platform_device_count=2 KERAS_BACKEND=jax \
        python jax_distribution.py data|model|large
+       (``meshes``: with ``device_count=8``)
 Exits non-zero with a message when a check fails. Used by tests/runtime/test_distribution.py.
 """
 
@@ -37,7 +38,32 @@ def reference_kernel(width, inputs):
     return np.asarray(model.get_layer("wide").kernel.value)
 
 
+def meshes():
+    """8 devices: a kernel large enough for Keras to initialize it sharded under ``jax.jit``
+    is never held whole by one device, and is the same on every mesh as on one device."""
+    devices = keras.distribution.list_devices()
+    assert len(devices) == 8, devices
+    width, inputs = 4096, 8192
+    reference = reference_kernel(width, inputs)
+    for shape in ((1, 8), (2, 4), (8, 1)):
+        mesh = keras.distribution.DeviceMesh(shape, ["batch", "model"], devices)
+        layout_map = keras.distribution.LayoutMap(mesh)
+        layout_map["wide/kernel"] = (None, "model")
+        keras.distribution.set_distribution(keras.distribution.ModelParallel(layout_map=layout_map))
+        with kip.parse(POLICY).scope():
+            model = build(width, inputs)
+        kernel = model.get_layer("wide").kernel.value
+        parts = shape[1]
+        for shard in kernel.addressable_shards:
+            assert shard.data.shape == (inputs, width // parts), (shape, shard.data.shape)
+        np.testing.assert_array_equal(np.asarray(kernel), reference, f"mesh {shape}")
+        del model, kernel
+    print("ok meshes")
+
+
 def main(mode):
+    if mode == "meshes":
+        return meshes()
     devices = keras.distribution.list_devices()
     assert len(devices) == 2, devices
     width, inputs = (4096, 8192) if mode == "large" else (256, 64)
@@ -65,9 +91,10 @@ def main(mode):
         jax.jit = jit
     # only the large kernel is big enough for the jit path (Keras: >= 250 MiB over the mesh)
     assert len(jitted) == (1 if mode == "large" else 0), jitted
-    for fun in jitted:  # the policy's plain Keras initializer, seeded with an integer
-        assert isinstance(fun.__self__, keras.initializers.HeNormal), fun
-        assert type(fun.__self__.seed) is int, fun.__self__.seed
+    for fun in jitted:  # the policy's plain Keras initializer, seeded, drawn through draw.py
+        initializer = fun.__self__.initializer  # runtime/draw.py's _Draw
+        assert isinstance(initializer, keras.initializers.HeNormal), initializer
+        assert type(initializer.seed) is int, initializer.seed
     kernel = model.get_layer("wide").kernel
     if mode != "data":
         spec = kernel.value.sharding.spec

@@ -53,6 +53,19 @@ def test_jax_keras_distribution(mode):
     assert f"ok {mode}" in out
 
 
+def test_jax_sharded_initialization_on_1x8_2x4_8x1_meshes_equals_one_device():
+    """No device holds a whole sharded kernel, and a seeded build is the same on every mesh
+    (runtime/draw.py leaves sharded initialization to Keras's own path under ``jax.jit``)."""
+    out = run_probe(
+        "jax_distribution.py",
+        "meshes",
+        backend="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=8",
+        JAX_PLATFORMS="cpu",
+    )
+    assert "ok meshes" in out
+
+
 def test_tf_mirrored_strategy():
     out = run_probe("tf_mirrored.py", backend="tensorflow", CUDA_VISIBLE_DEVICES="")
     assert "ok mirrored" in out
