@@ -1,7 +1,7 @@
 """Glorot & Bengio (2010): wide uniform ranges saturate deep tanh/sigmoid networks; Glorot
 (and the Kwon et al. ×4 variant for the logistic sigmoid) keep the units in their linear range.
 
-For a deep tanh MLP and a deep sigmoid MLP, ``keras_initpolicy.runtime.diagnose`` reports, per layer,
+For a deep tanh MLP and a deep sigmoid MLP, ``keras_initpolicy.analysis.diagnose`` reports, per layer,
 the fraction of saturated units (tanh ``|a| > 0.99``; sigmoid ``a < 0.01`` or ``a > 0.99``) and
 the std of the loss gradient w.r.t. the kernel, at initialization, under:
 
@@ -53,7 +53,7 @@ def builder(activation: str, depth: int, width: int):
 
 def run(args) -> dict:
     import keras_initpolicy as kip
-    from keras_initpolicy.runtime.diagnose import DiagnoseReport, diagnose
+    from keras_initpolicy.analysis.diagnose import DiagnoseReport, diagnose
 
     reports = {}
     for act in ACTIVATIONS:

@@ -79,7 +79,7 @@ def run(activation: str, variant: str, data, x_cal, args) -> dict:
     import keras
 
     import keras_initpolicy as kip
-    from keras_initpolicy.runtime.diagnose import measure
+    from keras_initpolicy.analysis.diagnose import measure
 
     keras.utils.set_random_seed(args.seed)
     if variant == "keras":

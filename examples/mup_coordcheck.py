@@ -28,7 +28,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras  # noqa: E402
 
 import keras_initpolicy as kip  # noqa: E402
-from keras_initpolicy.runtime.diagnose import diagnose  # noqa: E402
+from keras_initpolicy.analysis.diagnose import diagnose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTHS = (64, 128, 256, 512, 1024)

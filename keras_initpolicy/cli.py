@@ -338,7 +338,7 @@ def _load_model_file(spec: str):
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    """``initpolicy audit``: findings IP401-IP405 about a model's initial weights (SPEC §7)."""
+    """``initpolicy audit``: findings IP401-IP405 about a model's initial weights (docs/audit.md)."""
 
     try:
         keep = code_filter(_comma_list(args.select) if args.select else None, args.ignore)
@@ -367,11 +367,11 @@ def _run_audit(args: argparse.Namespace) -> int:
             return EXIT_FINDINGS
         except Exception as exc:  # noqa: BLE001 - user code: report it without a traceback
             raise UsageError(f"building the model with {spec!r} failed: {exc!r}") from None
-    from .runtime.audit import Findings, audit  # late: imports Keras
+    from .analysis.audit import Findings, audit  # late: imports Keras
 
     findings = Findings(f for f in audit(model, policy, source=spec) if keep(f.code))
     if args.suggest:
-        from .runtime.suggest import suggest_policy  # late: imports Keras
+        from .analysis.suggest import suggest_policy  # late: imports Keras
 
         print(suggest_policy(findings, model, source=spec), end="")
         if findings:

@@ -66,13 +66,13 @@ class Policy:
 
     def apply(self, model):
         """Re-initialize an existing, built model in place; returns the ``Explanation``."""
-        from .runtime.apply import apply_to_model  # late: keeps the package Keras-free
+        from .analysis.apply import apply_to_model  # late: keeps the package Keras-free
 
         return apply_to_model(self, model)
 
     def explain(self, model):
         """One ``Assignment`` per weight of ``model``: which rule chose what, and why."""
-        from .runtime.explain import explain_model  # late: keeps the package Keras-free
+        from .analysis.explain import explain_model  # late: keeps the package Keras-free
 
         return explain_model(self, model)
 

@@ -40,6 +40,7 @@ TOP, LATE, TYPING, LAZY = "top", "late", "typing", "lazy"
 ALLOWED_EDGES = {
     # Policy.scope/apply/explain import the Keras side when called (docs/architecture.md)
     ("keras_initpolicy.policy", "keras_initpolicy.runtime", LATE),
+    ("keras_initpolicy.policy", "keras_initpolicy.analysis", LATE),
     # `kip.NAME` resolved on first use from the package's `_LAZY` table
     ("keras_initpolicy", "keras_initpolicy", LAZY),
 }
@@ -181,14 +182,18 @@ def test_the_allow_list_is_used_and_nothing_more():
         for fn in cls.body
         if isinstance(fn, ast.FunctionDef)
         for node in ast.walk(fn)
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("runtime")
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith(("runtime", "analysis"))
     }
     late = [
         targets
         for _, targets, kind in _imports(
             "keras_initpolicy.policy", MODULES["keras_initpolicy.policy"]
         )
-        if kind == LATE and any(t.startswith("keras_initpolicy.runtime") for t in targets)
+        if kind == LATE
+        and any(
+            t.startswith(("keras_initpolicy.runtime", "keras_initpolicy.analysis")) for t in targets
+        )
     ]
     assert facade == {"scope", "apply", "explain"} and len(late) == 3
 
@@ -213,12 +218,12 @@ def test_the_circle_check_sees_late_imports():
     }
     assert len(find_circles(lsp)) == 1
     facade = {
-        ("keras_initpolicy.policy", "keras_initpolicy.runtime.apply", LATE),
-        ("keras_initpolicy.runtime.apply", "keras_initpolicy.policy", TOP),
+        ("keras_initpolicy.policy", "keras_initpolicy.analysis.apply", LATE),
+        ("keras_initpolicy.analysis.apply", "keras_initpolicy.policy", TOP),
     }
     assert find_circles(facade) == []
     assert find_circles({(a, b, TOP) for a, b, _ in facade})
-    apply = "keras_initpolicy.runtime.apply"
+    apply = "keras_initpolicy.analysis.apply"
     kinds = {k for _, t, k in _imports(apply, MODULES[apply]) if "keras_initpolicy.policy" in t}
     assert kinds == {TYPING}
     assert not any(e[0] == apply and e[1] == "keras_initpolicy.policy" for e in import_edges())
@@ -255,7 +260,21 @@ def test_only_hooks_touches_keras_internals():
             elif isinstance(node, ast.Call):
                 func = ast.unparse(node.func)
                 if func == "object.__setattr__" or (
-                    func == "vars" and name.startswith("keras_initpolicy.runtime")
+                    func == "vars"
+                    and name.startswith(("keras_initpolicy.runtime", "keras_initpolicy.analysis"))
                 ):
                     offenders.append(f"{where}: {func}(...)")
     assert not offenders, "Keras internals outside runtime/hooks.py:\n" + "\n".join(offenders)
+
+
+def test_build_time_never_imports_analysis():
+    """``runtime/`` (build time) is below ``analysis/`` (after the fact): analysis reads what
+    the build recorded; nothing that runs while Keras builds imports it, even late."""
+    offenders = [
+        f"{a} -> {b}"
+        for a, b, kind in import_edges()
+        if kind != TYPING
+        and a.startswith("keras_initpolicy.runtime")
+        and b.startswith("keras_initpolicy.analysis")
+    ]
+    assert not offenders, offenders

@@ -1,5 +1,5 @@
 """``policy.as_policy``, the one "policy or path" converter, and ``config.py``, the settings the
-front ends share (no Keras; the entry points that take a policy: tests/runtime/test_policy_arguments.py)."""
+front ends share (no Keras; the entry points that take a policy: tests/analysis/test_policy_arguments.py)."""
 
 from __future__ import annotations
 

@@ -20,9 +20,9 @@ PACKAGE = Path(kip.__file__).resolve().parent
 #: the names still importable from where they used to be defined
 OLD_HOMES = {
     "cli.py": "UsageError",
-    "runtime/calibrate.py": "CalibrationError",
-    "runtime/diagnose.py": "PlotUnavailableError",
-    "runtime/backends.py": "UnsupportedBackendError",
+    "analysis/calibrate.py": "CalibrationError",
+    "analysis/diagnose.py": "PlotUnavailableError",
+    "analysis/backends.py": "UnsupportedBackendError",
 }
 EXPECTED_BASES = {
     errors.PolicyError: ValueError,

@@ -26,7 +26,7 @@ SETUP = """
 import numpy as np
 import keras
 import keras_initpolicy as kip
-from keras_initpolicy.runtime.diagnose import diagnose
+from keras_initpolicy.analysis.diagnose import diagnose
 
 policy = kip.parse("@seed 1\\nDense[activation=relu] -> he_normal\\nDense -> glorot_uniform\\n*.bias -> zeros")
 

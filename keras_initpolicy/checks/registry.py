@@ -36,10 +36,10 @@ EMITTERS: dict[str, tuple[str, ...]] = {
     "IP301": ("checks.practice:_dead_and_duplicate",),
     "IP302": ("checks.practice:_dead_and_duplicate",),
     "IP303": ("checks.practice:_targets_nothing",),
-    # auditing a built model (runtime/audit.py, runtime/chains.py)
-    "IP401": ("runtime.audit:_shared_streams",),
-    "IP402": ("runtime.audit:_wrong_fans",),
-    "IP403": ("runtime.audit:_symmetric",),
-    "IP404": ("runtime.chains:_report",),
-    "IP405": ("runtime.audit:_random_bias",),
+    # auditing a built model (analysis/audit.py, analysis/chains.py)
+    "IP401": ("analysis.audit:_shared_streams",),
+    "IP402": ("analysis.audit:_wrong_fans",),
+    "IP403": ("analysis.audit:_symmetric",),
+    "IP404": ("analysis.chains:_report",),
+    "IP405": ("analysis.audit:_random_bias",),
 }

@@ -9,18 +9,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import keras
 
 from ..catalog.fans import fan_attributes, layer_fans, shape_fans
 from ..errors import PolicyError
-from ..policy import Policy
 from ..resolve import LayerFacts, Match, Resolver, is_kernel_like, reads_activation
 from . import hooks
 from .activation import ActivationInfo, class_names, own_activation
 from .compile import WeightContext, formula_arguments, recipe, rule_seed
 from .seeding import derive_seed
 from .structure import block_variables
+
+if TYPE_CHECKING:  # annotations only: policy.py reaches this module through its facade
+    from ..policy import Policy
 
 __all__ = [
     "Decision",

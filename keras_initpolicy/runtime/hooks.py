@@ -351,7 +351,7 @@ def graph_operations(model) -> list:
     return list(ops or ())
 
 
-# -- calibration (runtime/calibrate.py): pre-activation capture --------------------------------
+# -- calibration (analysis/calibrate.py): pre-activation capture --------------------------------
 #
 # Relies on (Keras 3.15): ``Layer._flatten_layers``; ``Operation.__call__`` looking ``call`` up
 # on the instance (``self.call``); Dense, EinsumDense and every convolution applying

@@ -19,15 +19,15 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import keras_initpolicy as kip  # noqa: E402
-from keras_initpolicy.cli import main  # noqa: E402
-from keras_initpolicy.runtime import backends  # noqa: E402
-from keras_initpolicy.runtime.diagnose import (  # noqa: E402
+from keras_initpolicy.analysis.diagnose import (  # noqa: E402
     KERAS_RUN,
     DiagnoseReport,
     PlotUnavailableError,
     diagnose,
     plot,
 )
+from keras_initpolicy.cli import main  # noqa: E402
+from keras_initpolicy.runtime import backends  # noqa: E402
 
 pytestmark = pytest.mark.keras
 

@@ -44,8 +44,9 @@ import numpy as np
 from ..errors import CalibrationError, PlotUnavailableError
 from ..html import html_table
 from ..policy import as_policy
-from . import backends, hooks
-from .activation import effective_activation, is_activation_layer, is_transparent
+from ..runtime import hooks
+from ..runtime.activation import effective_activation, is_activation_layer, is_transparent
+from . import backends
 from .calibrate import METHODS as CALIBRATION_METHODS
 from .calibrate import calibrate as _calibrate
 

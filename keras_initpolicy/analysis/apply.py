@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import PolicyError
-from . import hooks
+from ..runtime import hooks
 from .explain import Explanation, explain_model
 
 if TYPE_CHECKING:  # annotations only: policy.py imports this module (Policy.apply)

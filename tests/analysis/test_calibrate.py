@@ -13,9 +13,9 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import keras_initpolicy as kip  # noqa: E402
+from keras_initpolicy.analysis.calibrate import CalibrationError, calibrate  # noqa: E402
+from keras_initpolicy.analysis.diagnose import diagnose  # noqa: E402
 from keras_initpolicy.cli import main  # noqa: E402
-from keras_initpolicy.runtime.calibrate import CalibrationError, calibrate  # noqa: E402
-from keras_initpolicy.runtime.diagnose import diagnose  # noqa: E402
 
 pytestmark = pytest.mark.keras
 

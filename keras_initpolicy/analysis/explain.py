@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import keras
 
 from ..html import html_table
 from ..language.nodes import Rule
-from ..policy import Policy
-from . import hooks
-from .activation import effective_activation
-from .compile import evaluated_arguments, formula_arguments
-from .decision import WeightRequest, decide, resolver_for
-from .explicit import ATTR_FOR_WEIGHT, explicit_attributes
-from .records import layer_records
-from .structure import block_patterns, block_variables, count_blocks, model_layers
+from ..runtime import hooks
+from ..runtime.activation import effective_activation
+from ..runtime.compile import evaluated_arguments, formula_arguments
+from ..runtime.decision import WeightRequest, decide, resolver_for
+from ..runtime.explicit import ATTR_FOR_WEIGHT, explicit_attributes
+from ..runtime.records import layer_records
+from ..runtime.structure import block_patterns, block_variables, count_blocks, model_layers
+
+if TYPE_CHECKING:  # annotations only: policy.py reaches this module through its facade
+    from ..policy import Policy
 
 __all__ = ["Assignment", "Explanation", "explain_model", "describe_initializer"]
 

@@ -373,7 +373,7 @@ def test_ip401_finds_one_stream_at_any_scale_and_never_two_independent_draws():
     """Regression: leading values were hashed after rounding to 5 decimals, so a value near a
     rounding boundary split two weights of one stream (a flaky miss of this test's Keras twin
     above, seen on torch, whose default seeds vary from run to run)."""
-    from keras_initpolicy.runtime.audit import WeightValues, _shared_streams
+    from keras_initpolicy.analysis.audit import WeightValues, _shared_streams
 
     rng = np.random.default_rng(0)
     missed = grouped = 0

@@ -37,8 +37,8 @@ import keras
 
 from ..errors import CalibrationError
 from ..html import html_table
+from ..runtime import hooks
 from ..spelling import close_matches
-from . import hooks
 
 __all__ = ["calibrate", "CalibrationReport", "LayerCalibration", "CalibrationError", "METHODS"]
 

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 
 from ..catalog import layers as catalog
 from ..checks.diagnostics import SEVERITY_RANK, WARNING
-from . import hooks
-from .activation import class_names, effective_activation
+from ..runtime import hooks
+from ..runtime.activation import class_names, effective_activation
 from .audit import initializer_of
 
 __all__ = ["suggest_policy", "DEFAULT_SEED"]

@@ -22,8 +22,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import keras_initpolicy as kip  # noqa: E402
-from keras_initpolicy.cli import main  # noqa: E402
-from keras_initpolicy.runtime.compare import (  # noqa: E402
+from keras_initpolicy.analysis.compare import (  # noqa: E402
     CompareError,
     CompareReport,
     compare,
@@ -31,6 +30,7 @@ from keras_initpolicy.runtime.compare import (  # noqa: E402
     plot,
     seeded,
 )
+from keras_initpolicy.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.keras
 

@@ -28,9 +28,9 @@ import keras
 
 from ..catalog.fans import layer_fans
 from ..checks.diagnostics import Finding
-from . import hooks
-from .activation import class_names, effective_activation
-from .compile import AUTO_TABLE
+from ..runtime import hooks
+from ..runtime.activation import class_names, effective_activation
+from ..runtime.compile import AUTO_TABLE
 
 __all__ = ["chain_findings", "fan_config", "gain", "MIN_CHAIN", "COMPOUND_LIMIT"]
 

@@ -33,8 +33,8 @@ from ..catalog.fans import layer_fans, shape_fans
 from ..checks.diagnostics import CODES, SEVERITY_RANK, Diagnostics, Finding
 from ..policy import as_policy
 from ..resolve import is_kernel_like
-from . import hooks
-from .activation import class_names
+from ..runtime import hooks
+from ..runtime.activation import class_names
 from .chains import chain_findings, fan_config
 
 __all__ = ["audit", "Findings", "WeightValues", "initializer_of", "model_weights"]

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from ..errors import UnsupportedBackendError
-from . import hooks
+from ..runtime import hooks
 
 __all__ = [
     "value_and_grads",
