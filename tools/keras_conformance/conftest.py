@@ -105,6 +105,10 @@ def pytest_runtest_logfinish(nodeid, location):
     faulthandler.cancel_dump_traceback_later()
 
 
+def pytest_unconfigure(config):
+    _STDERR.close()
+
+
 def _error_line(text: str) -> str:
     """The exception and, for a numeric mismatch, its size: enough to tell causes apart."""
     lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]

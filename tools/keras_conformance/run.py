@@ -143,7 +143,8 @@ def run_once(
     )
     site = keras_src().parent.parent
     cmd = [sys.executable, "-m", "pytest", "-c", str(HERE / "pytest.ini"), "--rootdir", str(site)]
-    cmd += ["-p", "conftest", "-q", "-rfE", *extra]
+    # a module that does not import (an optional dependency missing) is an error in every run
+    cmd += ["-p", "conftest", "-q", "-rfE", "--continue-on-collection-errors", *extra]
     cmd += [arg for nodeid in deselect for arg in ("--deselect", nodeid)]
     cmd += paths
     cwd = workdir / name  # tests that write to the working directory write here
@@ -273,6 +274,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"({got}); remove it from the list"
                 )
                 failed = True
+        listed = {e["nodeid"] for e in known}
+        unlisted = sorted(
+            (n, t.get("error", ""))
+            for n, t in plain["tests"].items()
+            if t["outcome"] in OUTCOMES_THAT_FAIL and n not in listed
+        )
+        if unlisted:
+            # compared like every other test; listed so that they are never silent
+            print(f"{len(unlisted)} tests fail without a scope too (not in {args.known.name}):")
+            print("\n".join(f"  {n}\n      {error}" for n, error in unlisted))
         for run in runs[1:]:
             weights = sum(t.get("weights") or 0 for t in run["tests"].values())
             if run["tests"] and not weights:
