@@ -435,7 +435,7 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     """``initpolicy diagnose``; exit 0 success, 1 the build failed, 2 usage or I/O problem."""
     import numpy as np
 
-    from .runtime import diagnose as diag  # late: imports Keras
+    from .analysis import diagnose as diag  # late: imports Keras
 
     compare_is_policy = args.compare not in (None, diag.KERAS_RUN)
     for p in (args.policy, *([args.compare] if compare_is_policy else [])):
@@ -510,7 +510,7 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     """``initpolicy compare``; exit 0 success (diverged runs included), 1 a build raised a
     ``PolicyError``, 2 usage, data or I/O problems."""
-    from .runtime import compare as cmp  # late: imports Keras
+    from .analysis import compare as cmp  # late: imports Keras
 
     for name, value in (("--steps", args.steps), ("--seeds", args.seeds)):
         if value < 1:
