@@ -50,6 +50,7 @@ __all__ = [
     "suspend_policies",
     "route_backend_random",
     "backend_random_routed",
+    "torch_device",
 ]
 
 Layer = keras.layers.Layer
@@ -288,6 +289,14 @@ def route_backend_random(name: str, replacement) -> None:
 
 def backend_random_routed() -> bool:
     return bool(_ROUTED)
+
+
+def torch_device():
+    """The device Keras's torch backend makes new tensors on (``draw.py``'s own generator
+    must draw there)."""
+    from keras.src.backend.torch.core import get_device  # late: the torch backend only
+
+    return get_device()
 
 
 # -- state kept on layers ----------------------------------------------------------------------
