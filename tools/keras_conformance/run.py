@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,7 +152,18 @@ def run_once(
     cwd.mkdir(exist_ok=True)
     start, cpu = time.monotonic(), _children_cpu()
     with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # its own process group: what it leaves behind (the forked workers of a test that hung)
+        # ends with it
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            proc.wait()
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     seconds, cpu = time.monotonic() - start, _children_cpu() - cpu
     result = read_report(report) if report.exists() else {"tests": {}, "unfinished": []}
     result.update(name=name, seconds=seconds, cpu=cpu, returncode=proc.returncode, log=str(log))
