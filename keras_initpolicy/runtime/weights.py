@@ -157,19 +157,22 @@ def _add_state(state, layer_state, layer, original, kwargs: dict):
     """Non-trainable state: no rule decides it and its initializer is kept; only its random
     stream may change (docs/reference.md, "Seeds"). Drawn through ``draw.py`` either way."""
     initializer = kwargs.get("initializer")
-    as_given = {**kwargs, "initializer": _drawn_as_given(state, initializer)}
+
+    def as_given():
+        return original(layer, **{**kwargs, "initializer": _drawn_as_given(state, initializer)})
+
     if state.policy.seed is None and isinstance(initializer, str | dict | None):
-        return original(layer, **as_given)  # no seed to derive; a named one is never shared
+        return as_given()  # no seed to derive; a named one is never shared
     shape = _shape(kwargs.get("shape") or ())
     if shape is None:
         return original(layer, **kwargs)
     layer_state, occurrence = _numbered(state, layer_state, layer, kwargs)
     if not _may_be_random(initializer):
-        return original(layer, **as_given)  # drawn from no seed: nothing to reseed or record
+        return as_given()  # drawn from no seed: nothing to reseed or record
     request = _request(layer_state, layer, kwargs, shape, occurrence)
     fresh, reseeded = _reseed(state, request)
     if not reseeded:
-        return original(layer, **as_given)
+        return as_given()
     variable = original(
         layer, **{**kwargs, "initializer": _drawn_with(state, layer, request, fresh)}
     )

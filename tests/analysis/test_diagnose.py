@@ -27,7 +27,7 @@ from keras_initpolicy.analysis.diagnose import (  # noqa: E402
     plot,
 )
 from keras_initpolicy.cli import main  # noqa: E402
-from keras_initpolicy.runtime import backends  # noqa: E402
+from keras_initpolicy.analysis import backends  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
