@@ -10,7 +10,7 @@ plain Keras defaults (``@explicit override; * -> glorot_uniform``) and the prese
 it, over three seeds. Training windows are cut without overlap and put in one fixed random
 order (seed 0); every run sees the same batches in the same order.
 
-Run (the full run of docs/evidence.md, about 50 minutes on 2 CPU cores)::
+Run (the full run of docs/evidence.md: 120 runs, about an hour on 2 busy CPU cores)::
 
     KERAS_BACKEND=jax nice -n 10 python examples/evidence_text.py --out docs/evidence.json
 
