@@ -131,7 +131,8 @@ def _bucketed(kind: str, shape, scale, shift, seed: int):
         # Added on its own, as Keras does: compiled together with the product, XLA fuses a
         # multiply-add, which rounds once where Keras rounds twice
         flat = flat + shift
-    if _on_host(flat):  # slicing on the device would compile a slice and a reshape per shape
+    if not isinstance(flat, jax.core.Tracer) and _on_host(flat):
+        # slicing on the device would compile a slice and a reshape per shape
         return jax.device_put(np.asarray(flat)[:n].reshape(tuple(shape)))
     if size != n:
         flat = jax.lax.slice(flat, (0,), (n,))
