@@ -23,7 +23,13 @@ from .checks.lint import code_filter, lint, lint_text
 from .checks.report import FORMATTERS, format_diagnostics, summary
 from .config import CONFIG_TABLE, FAIL_ON, command_of, load_lint_config
 from .config import comma_list as _comma_list
-from .errors import PolicyError, PolicySyntaxError, UnusedRuleWarning, UsageError
+from .errors import (
+    PlotUnavailableError,
+    PolicyError,
+    PolicySyntaxError,
+    UnusedRuleWarning,
+    UsageError,
+)
 from .policy import as_policy, read_policy_text
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "CONFIG_TABLE"]
@@ -473,12 +479,8 @@ def _run_diagnose(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     print(report.to_json() if args.format == "json" else report.to_table())
     if args.plot:
-        try:
-            diag.plot(report, args.plot, title=f"initpolicy diagnose {Path(args.policy).name}")
-        except diag.PlotUnavailableError as exc:
-            raise UsageError(str(exc)) from None
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.plot!r}: {exc.strerror or exc}") from None
+        title = f"initpolicy diagnose {Path(args.policy).name}"
+        _write_plot(diag.plot, report, args.plot, title)
     return EXIT_OK
 
 
@@ -544,13 +546,18 @@ def _run_compare(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     print(report.to_json() if args.format == "json" else report.to_table())
     if args.plot:
-        try:
-            cmp.plot(report, args.plot, title=f"initpolicy compare ({args.steps} steps)")
-        except cmp.PlotUnavailableError as exc:
-            raise UsageError(str(exc)) from None
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.plot!r}: {exc.strerror or exc}") from None
+        _write_plot(cmp.plot, report, args.plot, f"initpolicy compare ({args.steps} steps)")
     return EXIT_OK
+
+
+def _write_plot(plot, report, path: str, title: str) -> None:
+    """``plot(report, path, title=...)``; no matplotlib or an unwritable path: a usage error."""
+    try:
+        plot(report, path, title=title)
+    except PlotUnavailableError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path!r}: {exc.strerror or exc}") from None
 
 
 def _compare_policies(cmp, specs: list[str]) -> dict:

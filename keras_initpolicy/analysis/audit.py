@@ -35,6 +35,7 @@ from ..policy import as_policy
 from ..resolve import is_kernel_like
 from ..runtime import hooks
 from ..runtime.activation import class_names
+from ..runtime.compile import fan_denominator
 from .chains import chain_findings, fan_config
 
 __all__ = ["audit", "Findings", "WeightValues", "initializer_of", "model_weights"]
@@ -216,14 +217,6 @@ def _shared_streams(weights, source) -> list[Finding]:
 # -- IP402 -------------------------------------------------------------------------------------
 
 
-def _denominator(mode: str, fan_in: float, fan_out: float) -> float:
-    if mode == "fan_in":
-        return max(1.0, float(fan_in))
-    if mode == "fan_out":
-        return max(1.0, float(fan_out))
-    return max(1.0, (float(fan_in) + float(fan_out)) / 2.0)
-
-
 def _keras_fans(init, layer, shape, true_fans) -> tuple[int, int]:
     """The fans Keras's ``VarianceScaling`` used: from its ``input_axes``/``output_axes`` when
     set (Keras 3.15 fills them in for ``EinsumDense`` at build), else from the shape."""
@@ -272,7 +265,7 @@ def _wrong_fans(w: WeightValues, source: str, decided: set) -> Finding | None:
         return None
     fan_in, fan_out = layer_fans(class_names(w.layer), fan_config(w.layer), w.name, w.shape)
     keras_in, keras_out = _keras_fans(init, w.layer, w.shape, (fan_in, fan_out))
-    ratio = _denominator(init.mode, keras_in, keras_out) / _denominator(
+    ratio = fan_denominator(init.mode, keras_in, keras_out) / fan_denominator(
         init.mode, fan_in, fan_out
     )  # intended variance / Keras's variance
     if max(ratio, 1 / ratio) < IP402_FACTOR:
@@ -280,7 +273,7 @@ def _wrong_fans(w: WeightValues, source: str, decided: set) -> Finding | None:
     scale = float(init.scale)
     if _is_standard(scale / ratio) and not _is_standard(scale):
         return None  # already corrected for the true fans
-    intended = scale / _denominator(init.mode, fan_in, fan_out)
+    intended = scale / fan_denominator(init.mode, fan_in, fan_out)
     measured = w.second_moment()
     if measured <= 0 or max(intended / measured, measured / intended) < IP402_FACTOR:
         return None  # the values are not what the initializer drew (loaded, changed)

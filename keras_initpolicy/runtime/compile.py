@@ -64,6 +64,7 @@ __all__ = [
     "formula_arguments",
     "variance_scaling_params",
     "rule_seed",
+    "fan_denominator",
     "describe",
     "AUTO_TABLE",
     "RECTIFIERS",
@@ -264,7 +265,7 @@ def _family_params(name: str, args: dict, ctx: WeightContext) -> tuple[float, st
     return float(scale), mode, distribution
 
 
-def _denominator(mode: str, fan_in: float, fan_out: float) -> float:
+def fan_denominator(mode: str, fan_in: float, fan_out: float) -> float:
     """The count Keras divides ``scale`` by (with its ``max(1, .)`` guard)."""
     if mode == "fan_in":
         return max(1.0, float(fan_in))
@@ -284,8 +285,8 @@ def variance_scaling_params(init: InitCall, ctx: WeightContext) -> tuple[float, 
     args = bind_args(init)
     scale, mode, distribution = _family_params(name, args, ctx)  # auto: truncated normal
     if str(args.get("fans", "layer")) == "layer":
-        keras_den = _denominator(mode, ctx.shape_fan_in, ctx.shape_fan_out)
-        true_den = _denominator(mode, ctx.fan_in, ctx.fan_out)
+        keras_den = fan_denominator(mode, ctx.shape_fan_in, ctx.shape_fan_out)
+        true_den = fan_denominator(mode, ctx.fan_in, ctx.fan_out)
         if keras_den != true_den:
             scale = scale * keras_den / true_den
     return float(scale), mode, distribution
