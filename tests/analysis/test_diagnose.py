@@ -19,6 +19,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import keras_initpolicy as kip  # noqa: E402
+from keras_initpolicy.analysis import backends  # noqa: E402
 from keras_initpolicy.analysis.diagnose import (  # noqa: E402
     KERAS_RUN,
     DiagnoseReport,
@@ -27,7 +28,6 @@ from keras_initpolicy.analysis.diagnose import (  # noqa: E402
     plot,
 )
 from keras_initpolicy.cli import main  # noqa: E402
-from keras_initpolicy.analysis import backends  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
