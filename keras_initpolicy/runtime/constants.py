@@ -14,7 +14,7 @@ import math
 import keras
 import numpy as np
 
-__all__ = ["HostConstant", "cheaper_equivalent", "HOST_CONSTANT_ELEMENTS"]
+__all__ = ["HostConstant", "cheaper_equivalent", "to_device", "HOST_CONSTANT_ELEMENTS"]
 
 #: Backends on which filling a small constant with NumPy and handing the array to the variable
 #: costs less than Keras's ``Zeros``/``Ones``/``Constant`` (a dispatched XLA or TensorFlow op):
@@ -45,10 +45,10 @@ class HostConstant:
         dtype = keras.backend.standardize_dtype(dtype)
         if dtype not in self.dtypes or math.prod(shape) > HOST_CONSTANT_ELEMENTS:
             return self.initializer(shape, dtype=dtype)
-        return _to_device(np.full(shape, self.value, dtype=dtype))
+        return to_device(np.full(shape, self.value, dtype=dtype))
 
 
-def _to_device(array: np.ndarray):
+def to_device(array: np.ndarray):
     """On JAX, the array placed on the device as it is: Keras would convert it with
     ``jnp.asarray``, which compiles a staging op for every new shape; ``device_put`` compiles
     nothing. Other backends convert it themselves."""

@@ -36,9 +36,7 @@ import numpy as np
 from . import hooks
 from .constants import cheaper_equivalent
 
-__all__ = ["drawing", "bucket", "SAMPLERS"]
-
-SAMPLERS = ("keras", "fast")
+__all__ = ["drawing", "bucket"]
 
 #: The sampler of the draw in progress in this context; None outside our draws (Keras's own).
 _sampler: contextvars.ContextVar[str | None] = contextvars.ContextVar(

@@ -112,12 +112,7 @@ def _is_value_of(initializer, value) -> bool:
 def _is_function_of_attribute(initializer, attribute) -> bool:
     """A plain function or lambda passed to ``add_weight`` where the layer holds an initializer
     for that weight: Keras layers build such functions around the attribute."""
-    return (
-        attribute is not None
-        and callable(initializer)
-        and not isinstance(initializer, keras.initializers.Initializer | str | dict | type)
-        and inspect.isfunction(initializer)
-    )
+    return attribute is not None and inspect.isfunction(initializer)
 
 
 @functools.lru_cache(maxsize=1024)

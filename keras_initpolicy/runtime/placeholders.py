@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import keras
+import numpy as np
+
+from .constants import to_device
 
 __all__ = ["Placeholder", "computes_now"]
 
@@ -80,10 +83,7 @@ def _zeros(shape, dtype):
     """Zeros on the device. On JAX made on the host and placed with ``device_put``:
     ``jnp.zeros`` compiles a broadcast for every new shape."""
     if keras.backend.backend() == "jax" and dtype in _HOST_DTYPES:
-        import jax
-        import numpy as np
-
-        return jax.device_put(np.zeros(shape, dtype))
+        return to_device(np.zeros(shape, dtype))
     return keras.ops.zeros(shape, dtype=dtype)
 
 
