@@ -1,4 +1,5 @@
-"""Drawing a weight's values: the one entry point is :func:`drawing` (docs/reference.md, "@sampler").
+"""Drawing a weight's values: :func:`drawing` for a new weight, :func:`draw_into` for one drawn
+again (docs/reference.md, "@sampler").
 
 Every weight built in a scope is drawn through the callable ``drawing(initializer, sampler)``
 returns. It calls the initializer itself (a Keras initializer, the code's own, or a function of
@@ -13,9 +14,13 @@ duration of the call:
   ``sample * stddev + mean``. A draw from a ``SeedGenerator`` or the global generator, inside a
   trace (a distribution initializes sharded variables under ``jax.jit``), or in a dtype other
   than float32 is left to Keras.
+- **torch, in place.** A weight drawn again after it was created (one that waited for its
+  graph, :func:`draw_into`) is drawn straight into its variable's storage: Keras's uniform,
+  normal and truncated normal, same values, no second buffer and no copy.
 - **torch, truncated normal.** Keras draws four normals per value and picks the first inside
-  (-2, 2) with ``max`` and ``gather``; the same pick by a chain of ``where`` gives the same
-  values for less.
+  (-2, 2) with ``max`` and ``gather`` over all of them; here the candidates are drawn a cache-
+  sized run of rows at a time (torch's normal fills in order, so the values are the same) and
+  only the rows whose first candidate is outside are searched.
 - **``@sampler fast``** (torch and TensorFlow): a truncated normal by rejection (one normal per
   value, the 4.6 % outside (-2, 2) drawn again): exactly the same distribution, other values
   than Keras's for the same seed. On JAX, ``fast`` is ``keras``: its truncated normal is an
@@ -36,11 +41,15 @@ import numpy as np
 from . import hooks
 from .constants import cheaper_equivalent
 
-__all__ = ["drawing", "bucket"]
+__all__ = ["drawing", "draw_into", "bucket"]
 
 #: The sampler of the draw in progress in this context; None outside our draws (Keras's own).
 _sampler: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "keras_initpolicy_sampler", default=None
+)
+#: torch: ``[storage]`` of the variable ``draw_into`` is drawing, until a draw takes it.
+_target: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "keras_initpolicy_target", default=None
 )
 
 
@@ -54,6 +63,24 @@ def drawing(initializer, sampler: str = "keras"):
         return cheaper
     _route_random_ops()
     return _Draw(initializer, sampler)
+
+
+def draw_into(variable, initializer, sampler: str = "keras") -> None:
+    """Give an existing ``variable`` the value ``drawing(initializer, sampler)`` makes for its
+    shape and dtype (a weight drawn again once its graph is known). On torch the draw of exactly
+    that shape writes straight into the variable's storage: no second buffer, no copy."""
+    draw = drawing(initializer, sampler)
+    storage = hooks.torch_storage(variable) if keras.backend.backend() == "torch" else None
+    token = _target.set(None if storage is None else [storage])
+    try:
+        value = draw(tuple(variable.shape), dtype=variable.dtype)
+    finally:
+        _target.reset(token)
+    if value is storage:
+        return
+    if storage is not None and _overlaps(value, storage):
+        value = value.clone()  # computed from the storage (a view of it): copy it out first
+    variable.assign(value)
 
 
 class _Draw:
@@ -91,7 +118,11 @@ def _route_random_ops() -> None:
         hooks.route_backend_random("normal", _jax_normal)
         hooks.route_backend_random("uniform", _jax_uniform)
         hooks.route_backend_random("truncated_normal", _jax_truncated_normal)
-    elif backend in ("torch", "tensorflow"):
+    elif backend == "torch":
+        hooks.route_backend_random("normal", _torch_normal)
+        hooks.route_backend_random("uniform", _torch_uniform)
+        hooks.route_backend_random("truncated_normal", _truncated_normal)
+    elif backend == "tensorflow":
         hooks.route_backend_random("truncated_normal", _truncated_normal)
 
 
@@ -150,7 +181,7 @@ def _bucketable(shape, a, b, dtype, seed) -> bool:
         return False  # a SeedGenerator or the global generator: Keras advances its state
     if keras.backend.standardize_dtype(dtype or keras.config.floatx()) != "float32":
         return False
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b)):
+    if not _scalars(a, b):
         return False  # a tensor-valued mean or range: left to Keras
     if keras.distribution.distribution() is not None:
         return False  # sharded initialization happens under jax.jit: keep Keras's path
@@ -179,49 +210,196 @@ def _jax_bucket_function():
     return draw
 
 
-# -- torch and TensorFlow: the truncated normal ------------------------------------------------
+# -- torch: Keras's draws, in place ------------------------------------------------------------
+
+
+def _take_target(shape, dtype):
+    """The storage of the variable being drawn (``draw_into``), to write this draw into,
+    if the draw is exactly its shape and dtype; given out once."""
+    holder = _target.get()
+    if not holder:
+        return None
+    target = holder[0]
+    if tuple(target.shape) != tuple(shape) or target.dtype != _torch_dtype(dtype):
+        return None
+    holder.clear()
+    return target
+
+
+def _torch_dtype(dtype):
+    import torch
+
+    return getattr(torch, keras.backend.standardize_dtype(dtype or keras.config.floatx()))
+
+
+def _torch_out(shape, dtype):
+    """Where a torch draw writes: the variable's storage when it is being assigned, else a new
+    tensor."""
+    target = _take_target(shape, dtype)
+    if target is not None:
+        return target
+    import torch
+
+    return torch.empty(tuple(shape), dtype=_torch_dtype(dtype), device=hooks.torch_device())
+
+
+def _torch_uniform(original, shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    """Keras's torch uniform (``torch.rand``, then ``* (maxval - minval) + minval``), written
+    into the variable being assigned; any other draw is Keras's own."""
+    if _sampler.get() is None or not _scalars(minval, maxval) or not shape:
+        return original(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
+    target = _take_target(shape, dtype)
+    generator = hooks.keras_torch_generator(seed) if target is not None else None
+    if generator is None:
+        return original(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
+    target.uniform_(0.0, 1.0, generator=generator)  # what torch.rand draws
+    return target.mul_(maxval - minval).add_(minval)
+
+
+def _torch_normal(original, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Keras's torch normal (``torch.normal(mean, stddev, size)``), written into the variable
+    being assigned; any other draw is Keras's own."""
+    if _sampler.get() is None or not _scalars(mean, stddev):
+        return original(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+    target = _take_target(shape, dtype)
+    generator = hooks.keras_torch_generator(seed) if target is not None else None
+    if generator is None:
+        return original(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+    return target.normal_(mean, stddev, generator=generator)
 
 
 def _truncated_normal(original, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     sampler = _sampler.get()
+    if sampler is None or not _scalars(mean, stddev) or not all(int(d) > 0 for d in shape):
+        return original(shape, mean, stddev, dtype=dtype, seed=seed)
+    torch = keras.backend.backend() == "torch"
     if sampler == "fast":
-        return _rejection_truncated_normal(shape, mean, stddev, dtype, seed)
-    if sampler == "keras" and keras.backend.backend() == "torch":
-        return _torch_truncated_normal(shape, mean, stddev, dtype, seed)
+        if torch:
+            return _torch_rejection(shape, mean, stddev, dtype, _int_seed(seed))
+        return _rejection_truncated_normal(shape, mean, stddev, dtype, _int_seed(seed))
+    if torch:
+        generator = hooks.keras_torch_generator(seed)
+        if generator is not None:
+            return _torch_truncated_normal(shape, mean, stddev, dtype, generator)
     return original(shape, mean, stddev, dtype=dtype, seed=seed)
 
 
-def _torch_truncated_normal(shape, mean, stddev, dtype, seed):
-    """Keras's torch truncated normal, value for value: four standard normals per value (the
-    same draw), the first inside (-2, 2), else the first; then ``* stddev + mean``. The first
-    candidate is inside 95 % of the time, so only the rows where it is not are searched."""
-    candidates = keras.random.normal(tuple(shape) + (4,), dtype=dtype, seed=seed).reshape(-1, 4)
-    first = candidates[:, 0]
-    chosen = first * stddev  # a new tensor: Keras's product, value for value
-    rows = (first.abs() >= 2).nonzero().squeeze(1)  # the first candidate is outside (-2, 2)
-    if rows.numel():
-        rest = candidates[rows]
-        first_inside = _inside(rest).max(-1, keepdim=True)[1]  # as Keras picks: first max
-        chosen[rows] = rest.gather(-1, first_inside).squeeze(-1) * stddev
-    return chosen.add_(mean).reshape(tuple(shape))
+#: Rows of four candidates drawn at a time by the torch truncated normal: a 4 MiB buffer,
+#: reused from one run to the next (Keras draws, and faults in, all of them at once).
+_ROWS = 1 << 18
+
+
+def _torch_truncated_normal(shape, mean, stddev, dtype, generator):
+    """Keras's torch truncated normal, value for value, without its four-times-larger buffer.
+
+    Keras draws ``shape + (4,)`` standard normals and takes, per value, the first candidate
+    inside (-2, 2) (the first if none is), then ``* stddev + mean``. torch fills a normal
+    tensor of 16 values or more from one uniform per value, in order, and transforms each 16 in
+    turn, so drawing the candidates ``_ROWS`` rows at a time (multiples of 16 values, the last
+    run of at least 16) gives the same values. The first candidate is inside 95 % of the time:
+    only the rows where it is not are searched."""
+    out = _torch_out(shape, dtype)
+    flat = out.view(-1)
+    runs = _runs(flat.numel(), _ROWS)
+    scratch = out.new_empty(4 * max(stop - start for start, stop in runs))
+    for start, stop in runs:
+        rows = stop - start
+        candidates = scratch[: 4 * rows].normal_(0.0, 1.0, generator=generator).view(rows, 4)
+        first = candidates[:, 0]
+        chosen = flat[start:stop]
+        chosen.copy_(first).mul_(stddev)  # Keras's product, value for value
+        searched = (first.abs() >= 2).nonzero().squeeze(1)
+        if searched.numel():
+            rest = candidates[searched]
+            first_inside = _inside(rest).max(-1, keepdim=True)[1]  # as Keras picks: first max
+            chosen[searched] = rest.gather(-1, first_inside).squeeze(-1).mul_(stddev)
+        chosen.add_(mean)
+    return out
+
+
+def _runs(n: int, rows: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` runs of ``rows`` rows covering ``n`` (``rows`` a multiple of 4, so each
+    run holds a multiple of 16 candidates); a last run of fewer than 4 rows joins the one before,
+    so no run draws fewer than 16 candidates unless the whole draw does."""
+    starts = list(range(0, n, rows))
+    if len(starts) > 1 and n - starts[-1] < 4:
+        starts.pop()
+    return [(start, starts[i + 1] if i + 1 < len(starts) else n) for i, start in enumerate(starts)]
 
 
 def _inside(x):
     return (x > -2) & (x < 2)
 
 
-def _rejection_truncated_normal(shape, mean, stddev, dtype, seed):
+def _overlaps(value, storage) -> bool:
+    try:
+        return value.untyped_storage().data_ptr() == storage.untyped_storage().data_ptr()
+    except AttributeError:  # not a torch tensor
+        return False
+
+
+# -- @sampler fast: the truncated normal by rejection -------------------------------------------
+
+
+def _torch_rejection(shape, mean, stddev, dtype, first):
+    """N(mean, stddev) truncated to two standard deviations, exactly, by rejection (see
+    :func:`_rejection_truncated_normal`), drawn straight into its output: ``normal_`` at the
+    final scale, then the values at or beyond ``2 * stddev`` drawn again."""
+    import torch
+
+    out = _torch_out(shape, dtype)
+    flat = out.view(-1)
+    if not stddev > 0:
+        return out.fill_(mean)  # what Keras's ``* 0 + mean`` gives
+    generator = torch.Generator(device=flat.device).manual_seed(first)
+    bound = 2.0 * stddev
+    flat.normal_(0.0, stddev, generator=generator)
+    outside = _torch_outside(flat, bound)
+    for _ in range(1, _ROUNDS):
+        if not outside.numel():
+            break
+        again = flat.new_empty(outside.numel()).normal_(0.0, stddev, generator=generator)
+        flat[outside] = again
+        outside = outside[again.abs() >= bound]
+    else:
+        flat.clamp_(-bound, bound)  # only if _ROUNDS ran out: never in practice
+    if mean:
+        flat.add_(mean)
+    return out
+
+
+#: Values the torch rejection scans at a time: its ``|x|`` and mask buffers are reused from one
+#: part to the next, where scanning a whole large weight at once writes (and faults in) two
+#: new buffers its size.
+_SCAN = 1 << 20
+
+
+def _torch_outside(flat, bound):
+    """The indices of ``flat``'s values at or beyond ``bound`` in absolute value."""
+    import torch
+
+    if flat.numel() <= _SCAN:
+        return (flat.abs() >= bound).nonzero().squeeze(1)
+    magnitude = flat.new_empty(_SCAN)
+    mask = torch.empty(_SCAN, dtype=torch.bool, device=flat.device)
+    found = []
+    for start in range(0, flat.numel(), _SCAN):
+        part = flat[start : start + _SCAN]
+        size = part.numel()
+        torch.ge(torch.abs(part, out=magnitude[:size]), bound, out=mask[:size])
+        found.append(mask[:size].nonzero().squeeze(1).add_(start))
+    return torch.cat(found)
+
+
+def _rejection_truncated_normal(shape, mean, stddev, dtype, first):
     """N(0, 1) truncated to (-2, 2), exactly, by rejection: one standard normal per value, and
     the 4.6 % outside (-2, 2) drawn again until none is left (about seven rounds for 10**8
     values, each over what is left); then ``* stddev + mean``. A vectorised normal costs about
     what a uniform does, where Keras draws four normals per value (torch) or runs TensorFlow's
     slow stateless truncated normal. Reproducible: the rounds draw from seeds derived from the
     weight's own."""
-    first = _int_seed(seed)
     dtype = dtype or keras.config.floatx()
     n = math.prod(shape)
-    if keras.backend.backend() == "torch":
-        return _torch_rejection(shape, n, mean, stddev, dtype, first)
     ops = keras.ops
     flat = keras.random.normal((n,), dtype="float32", seed=first)
     for round_ in range(1, _ROUNDS):
@@ -235,24 +413,8 @@ def _rejection_truncated_normal(shape, mean, stddev, dtype, seed):
     return ops.cast(ops.reshape(flat * stddev + mean, tuple(shape)), dtype)
 
 
-def _torch_rejection(shape, n, mean, stddev, dtype, first):
-    import torch
-
-    device = hooks.torch_device()
-    generator = torch.Generator(device=device).manual_seed(first)
-    torch_dtype = keras.backend.standardize_dtype(dtype)
-    flat = torch.randn(n, generator=generator, dtype=getattr(torch, torch_dtype), device=device)
-    outside = (flat.abs() >= 2).nonzero().squeeze(1)
-    for _ in range(1, _ROUNDS):
-        if not outside.numel():
-            break
-        again = torch.randn(
-            outside.numel(), generator=generator, dtype=flat.dtype, device=flat.device
-        )
-        flat[outside] = again
-        outside = outside[again.abs() >= 2]
-    flat.clamp_(-2.0, 2.0)  # only if _ROUNDS ran out: never in practice
-    return flat.mul_(stddev).add_(mean).reshape(tuple(shape))
+def _scalars(*values) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
 #: Rounds of redrawing before the (never reached) clip: 0.046**40 * 10**12 values is < 1e-40.

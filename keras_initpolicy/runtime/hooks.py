@@ -299,6 +299,28 @@ def torch_device():
     return get_device()
 
 
+def keras_torch_generator(seed):
+    """The ``torch.Generator`` Keras's torch backend draws from for ``seed`` (an int, a
+    ``SeedGenerator``, or None for the global one, which it advances as one Keras draw
+    would); None on the meta device, where Keras draws without one."""
+    from keras.src.backend.torch.random import torch_seed_generator  # late: torch only
+
+    return torch_seed_generator(seed)
+
+
+def torch_storage(variable):
+    """The tensor holding a torch-backend variable's value, to be written in place (no
+    autograd), or None when there is none to write: not a torch variable, not yet
+    initialized, on the meta device, or inside a stateless scope (where ``assign`` records an
+    update instead of writing)."""
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
+
+    value = getattr(variable, "_value", None)
+    if value is None or in_stateless_scope() or str(value.device) == "meta":
+        return None
+    return value.data
+
+
 # -- state kept on layers ----------------------------------------------------------------------
 # The only place that stores anything on a Keras layer. ``object.__setattr__`` bypasses Keras's
 # attribute tracking (and torch.nn.Module's), so nothing we store becomes part of the layer.

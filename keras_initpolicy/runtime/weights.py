@@ -46,7 +46,7 @@ from .decision import (
     decide,
     enclosing_layers,
 )
-from .draw import drawing
+from .draw import draw_into, drawing
 from .explicit import ATTR_FOR_WEIGHT, explicit_attributes, look_up_initializer, weight_attribute
 from .records import LayerState, layer_records
 from .seeding import derive_seed, seed_in_code, stream_key, with_seed
@@ -327,8 +327,7 @@ def _draw(record: WeightRecord, initializer) -> None:
     var, request = record.variable, record.request
     if request.attr is not None:
         hooks.set_initializer(request.layer, request.attr, init)
-    draw = drawing(request.construction or init, record.state.policy.sampler)
-    var.assign(draw(tuple(var.shape), dtype=var.dtype))
+    draw_into(var, request.construction or init, record.state.policy.sampler)
 
 
 def _may_be_random(initializer) -> bool:

@@ -1,6 +1,7 @@
 """Drawing (runtime/draw.py, docs/reference.md "@sampler"): under ``@sampler keras`` every weight
 is Keras's own draw, bit for bit, on every backend, whichever path draws it (JAX's bucketed
-draws, torch's cheaper truncated-normal pick); ``@sampler fast`` draws the same distribution."""
+draws, torch's cheaper truncated-normal pick, a weight drawn again straight into its variable);
+``@sampler fast`` draws the same distribution."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ keras = pytest.importorskip("keras")
 from keras import layers  # noqa: E402
 
 import keras_initpolicy as kip  # noqa: E402
-from keras_initpolicy.runtime.draw import bucket, drawing  # noqa: E402
+from keras_initpolicy.runtime import draw  # noqa: E402
+from keras_initpolicy.runtime.draw import bucket, draw_into, drawing  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
@@ -164,3 +166,83 @@ def test_truncated_normal_is_keras_value_for_value_on_many_draws():
         np.testing.assert_array_equal(
             numpy(drawing(init, "keras")((64, 33))), numpy(init((64, 33)))
         )
+
+
+#: torch's truncated normal draws its candidates ``_ROWS`` rows at a time (64 here, to test the
+#: runs on small draws): sizes around a run's end (a last run of 1-3 rows joins the one before)
+#: and below 16 candidates in all
+RUN_SIZES = [1, 3, 4, 5, 63, 64, 65, 67, 68, 130, 1001]
+
+
+@pytest.mark.parametrize("n", RUN_SIZES)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_truncated_normal_drawn_in_runs_is_keras_value_for_value(n, dtype, monkeypatch):
+    monkeypatch.setattr(draw, "_ROWS", 64)
+    init = keras.initializers.TruncatedNormal(0.1, 0.7, seed=n)
+    expected = numpy(keras.ops.cast(init((n,), dtype=dtype), "float32"))
+    drawn = numpy(keras.ops.cast(drawing(init, "keras")((n,), dtype=dtype), "float32"))
+    np.testing.assert_array_equal(drawn, expected)
+
+
+def test_truncated_normal_drawn_in_runs_of_the_real_size_is_keras_value_for_value():
+    init = keras.initializers.TruncatedNormal(0.0, 0.05, seed=8)
+    shape = (3, draw._ROWS // 2 + 1)  # a run and a half, and a last run of 3 rows
+    np.testing.assert_array_equal(numpy(drawing(init, "keras")(shape)), numpy(init(shape)))
+
+
+def variable(shape, dtype="float32"):
+    return keras.Variable(np.zeros(shape), dtype=dtype, trainable=True)
+
+
+@pytest.mark.parametrize("name", sorted(INITIALIZERS))
+@pytest.mark.parametrize("shape", [(3, 5), (64, 33, 3)], ids=str)
+def test_a_weight_drawn_again_gets_keras_values(name, shape):
+    """``draw_into`` (a weight that waited for its graph) gives the variable exactly what a
+    fresh draw gives; on torch it is written into the variable's storage."""
+    var = variable(shape)
+    draw_into(var, INITIALIZERS[name](), "keras")
+    np.testing.assert_array_equal(numpy(var), numpy(INITIALIZERS[name]()(shape, "float32")))
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="in-place drawing is torch's")
+@pytest.mark.parametrize("name", ["normal", "uniform", "truncated_normal", "he_normal"])
+@pytest.mark.parametrize("sampler", ["keras", "fast"])
+def test_torch_draws_straight_into_the_variable(name, sampler, monkeypatch):
+    var = variable((40, 30))
+    storage = var.value.data_ptr()
+    assigned = []
+    monkeypatch.setattr(type(var), "assign", lambda self, value: assigned.append(value))
+    draw_into(var, INITIALIZERS[name](), sampler)
+    assert not assigned and var.value.data_ptr() == storage
+    assert np.abs(numpy(var)).min() > 0  # drawn: no zero left
+
+
+def test_an_initializer_computing_from_its_own_draw_is_assigned_whole():
+    """An initializer whose result is computed from (or a view of) the draw of the variable's
+    shape: the draw may land in the storage, the result is what the variable gets."""
+
+    def transposed(shape, dtype=None):
+        return keras.ops.transpose(keras.random.normal(shape, seed=4, dtype=dtype))
+
+    def shifted(shape, dtype=None):
+        x = keras.random.uniform(shape, seed=5, dtype=dtype)
+        return x - keras.ops.mean(x)
+
+    for init in (transposed, shifted):
+        var = variable((6, 6))
+        draw_into(var, init, "keras")
+        np.testing.assert_array_equal(numpy(var), numpy(init((6, 6), "float32")))
+
+
+def test_fast_draws_the_same_values_fresh_or_into_a_variable_scanned_in_parts(monkeypatch):
+    def fresh():
+        init = keras.initializers.TruncatedNormal(0.0, 0.3, seed=21)
+        return numpy(drawing(init, "fast")((300, 70)))
+
+    expected = fresh()
+    monkeypatch.setattr(draw, "_SCAN", 1000)  # torch scans for values to draw again in parts
+    var = variable((300, 70))
+    draw_into(var, keras.initializers.TruncatedNormal(0.0, 0.3, seed=21), "fast")
+    np.testing.assert_array_equal(numpy(var), expected)
+    np.testing.assert_array_equal(fresh(), expected)
+    assert np.abs(expected).max() < 0.6
