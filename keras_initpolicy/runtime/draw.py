@@ -38,7 +38,7 @@ import math
 import keras
 import numpy as np
 
-from . import hooks
+from . import hooks, torch_tensors
 from .constants import cheaper_equivalent
 
 __all__ = ["drawing", "draw_into", "bucket"]
@@ -175,20 +175,13 @@ def _on_host(array) -> bool:
 
 
 def _bucketable(shape, a, b, dtype, seed) -> bool:
-    if _sampler.get() is None:
-        return False  # not one of our draws: Keras's own
+    if not _ours(shape, dtype, a, b):
+        return False
     if not isinstance(seed, int) or isinstance(seed, bool):
         return False  # a SeedGenerator or the global generator: Keras advances its state
     if keras.backend.standardize_dtype(dtype or keras.config.floatx()) != "float32":
         return False
-    if not _scalars(a, b):
-        return False  # a tensor-valued mean or range: left to Keras
-    if keras.distribution.distribution() is not None:
-        return False  # sharded initialization happens under jax.jit: keep Keras's path
-    try:
-        return all(int(d) >= 0 for d in shape) and math.prod(shape) > 0
-    except TypeError:
-        return False
+    return keras.distribution.distribution() is None  # sharded initialization: Keras's path
 
 
 @functools.cache
@@ -234,97 +227,86 @@ def _torch_dtype(dtype):
 
 def _torch_out(shape, dtype):
     """Where a torch draw writes: the variable's storage when it is being assigned, else a new
-    tensor."""
+    tensor (``torch_tensors.py``)."""
     target = _take_target(shape, dtype)
     if target is not None:
         return target
-    import torch
+    return torch_tensors.empty(
+        shape, keras.backend.standardize_dtype(dtype or keras.config.floatx())
+    )
 
-    return torch.empty(tuple(shape), dtype=_torch_dtype(dtype), device=hooks.torch_device())
+
+def _ours(shape, dtype, *params) -> bool:
+    """Is this a draw ``draw.py`` makes itself: one of ours (not Keras's own, made outside a
+    ``drawing``), at a non-empty shape, in a float dtype, with scalar parameters, not on
+    torch's meta device? Anything else is Keras's."""
+    if _sampler.get() is None or not _scalars(*params):
+        return False
+    if keras.backend.standardize_dtype(dtype or keras.config.floatx()) not in _FLOATS:
+        return False
+    try:
+        if not shape or not all(int(d) > 0 for d in shape):
+            return False
+    except TypeError:  # a dynamic dimension
+        return False
+    return keras.backend.backend() != "torch" or str(hooks.torch_device()) != "meta"
+
+
+_FLOATS = frozenset({"float16", "bfloat16", "float32", "float64"})
 
 
 def _torch_uniform(original, shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-    """Keras's torch uniform (``torch.rand``, then ``* (maxval - minval) + minval``), written
-    into the variable being assigned; any other draw is Keras's own."""
-    if _sampler.get() is None or not _scalars(minval, maxval) or not shape:
+    """Keras's torch uniform: ``torch.rand``, then ``* (maxval - minval) + minval``, in place."""
+    if not _ours(shape, dtype, minval, maxval):
         return original(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
-    target = _take_target(shape, dtype)
-    generator = hooks.keras_torch_generator(seed) if target is not None else None
-    if generator is None:
-        return original(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
-    target.uniform_(0.0, 1.0, generator=generator)  # what torch.rand draws
-    return target.mul_(maxval - minval).add_(minval)
+    generator = hooks.keras_torch_generator(seed)
+    out = _torch_out(shape, dtype)
+    out.uniform_(0.0, 1.0, generator=generator)  # what torch.rand draws
+    return out.mul_(maxval - minval).add_(minval)
 
 
 def _torch_normal(original, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    """Keras's torch normal (``torch.normal(mean, stddev, size)``), written into the variable
-    being assigned; any other draw is Keras's own."""
-    if _sampler.get() is None or not _scalars(mean, stddev):
+    """Keras's torch normal: ``torch.normal(mean, stddev, size)``, in place."""
+    if not _ours(shape, dtype, mean, stddev):
         return original(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
-    target = _take_target(shape, dtype)
-    generator = hooks.keras_torch_generator(seed) if target is not None else None
-    if generator is None:
-        return original(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
-    return target.normal_(mean, stddev, generator=generator)
+    generator = hooks.keras_torch_generator(seed)
+    return _torch_out(shape, dtype).normal_(mean, stddev, generator=generator)
 
 
 def _truncated_normal(original, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    sampler = _sampler.get()
-    if sampler is None or not _scalars(mean, stddev) or not all(int(d) > 0 for d in shape):
+    if not _ours(shape, dtype, mean, stddev):
         return original(shape, mean, stddev, dtype=dtype, seed=seed)
     torch = keras.backend.backend() == "torch"
-    if sampler == "fast":
+    if _sampler.get() == "fast":
         if torch:
             return _torch_rejection(shape, mean, stddev, dtype, _int_seed(seed))
         return _rejection_truncated_normal(shape, mean, stddev, dtype, _int_seed(seed))
     if torch:
-        generator = hooks.keras_torch_generator(seed)
-        if generator is not None:
-            return _torch_truncated_normal(shape, mean, stddev, dtype, generator)
+        return _torch_truncated_normal(shape, mean, stddev, dtype, seed)
     return original(shape, mean, stddev, dtype=dtype, seed=seed)
 
 
-#: Rows of four candidates drawn at a time by the torch truncated normal: a 4 MiB buffer,
-#: reused from one run to the next (Keras draws, and faults in, all of them at once).
-_ROWS = 1 << 18
+def _torch_truncated_normal(shape, mean, stddev, dtype, seed):
+    """Keras's torch truncated normal, value for value: ``shape + (4,)`` standard normals (the
+    same draw), per value the first candidate inside (-2, 2), else the first; then ``* stddev
+    + mean``. The first candidate is inside 95 % of the time, so only the rows where it is not
+    are searched, where Keras compares, reduces and gathers over all four."""
+    import torch
 
-
-def _torch_truncated_normal(shape, mean, stddev, dtype, generator):
-    """Keras's torch truncated normal, value for value, without its four-times-larger buffer.
-
-    Keras draws ``shape + (4,)`` standard normals and takes, per value, the first candidate
-    inside (-2, 2) (the first if none is), then ``* stddev + mean``. torch fills a normal
-    tensor of 16 values or more from one uniform per value, in order, and transforms each 16 in
-    turn, so drawing the candidates ``_ROWS`` rows at a time (multiples of 16 values, the last
-    run of at least 16) gives the same values. The first candidate is inside 95 % of the time:
-    only the rows where it is not are searched."""
+    generator = hooks.keras_torch_generator(seed)
+    dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
     out = _torch_out(shape, dtype)
     flat = out.view(-1)
-    runs = _runs(flat.numel(), _ROWS)
-    scratch = out.new_empty(4 * max(stop - start for start, stop in runs))
-    for start, stop in runs:
-        rows = stop - start
-        candidates = scratch[: 4 * rows].normal_(0.0, 1.0, generator=generator).view(rows, 4)
-        first = candidates[:, 0]
-        chosen = flat[start:stop]
-        chosen.copy_(first).mul_(stddev)  # Keras's product, value for value
-        searched = (first.abs() >= 2).nonzero().squeeze(1)
-        if searched.numel():
-            rest = candidates[searched]
-            first_inside = _inside(rest).max(-1, keepdim=True)[1]  # as Keras picks: first max
-            chosen[searched] = rest.gather(-1, first_inside).squeeze(-1).mul_(stddev)
-        chosen.add_(mean)
-    return out
-
-
-def _runs(n: int, rows: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` runs of ``rows`` rows covering ``n`` (``rows`` a multiple of 4, so each
-    run holds a multiple of 16 candidates); a last run of fewer than 4 rows joins the one before,
-    so no run draws fewer than 16 candidates unless the whole draw does."""
-    starts = list(range(0, n, rows))
-    if len(starts) > 1 and n - starts[-1] < 4:
-        starts.pop()
-    return [(start, starts[i + 1] if i + 1 < len(starts) else n) for i, start in enumerate(starts)]
+    candidates = torch_tensors.empty((flat.numel(), 4), dtype)
+    candidates.normal_(0.0, 1.0, generator=generator)
+    first = candidates[:, 0]
+    torch.mul(first, stddev, out=flat)  # Keras's product, value for value
+    searched = _torch_outside(first, 2.0)  # |x| >= 2: not inside (-2, 2)
+    if searched.numel():
+        rest = candidates[searched]
+        first_inside = _inside(rest).max(-1, keepdim=True)[1]  # as Keras picks: first max
+        flat[searched] = rest.gather(-1, first_inside).squeeze(-1).mul_(stddev)
+    return out.add_(mean)
 
 
 def _inside(x):

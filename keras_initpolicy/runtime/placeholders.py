@@ -13,6 +13,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from . import torch_tensors
 from .constants import to_device
 
 __all__ = ["Placeholder", "computes_now"]
@@ -54,7 +55,8 @@ class Placeholder(keras.initializers.Initializer):
 
     One per scope. On JAX and TensorFlow one zeros array per ``(shape, dtype)`` serves every
     placeholder of the scope; ``clear()`` drops them once the weights that shared them are
-    drawn. Under a distribution, on torch, or when called while tracing, it is plain ``zeros``.
+    drawn. On torch each placeholder has its own zeros (the draw writes into them); under a
+    distribution, or when called while tracing, it is plain ``zeros``.
     """
 
     def __init__(self) -> None:
@@ -62,9 +64,12 @@ class Placeholder(keras.initializers.Initializer):
         self._shared = keras.backend.backend() in _SHAREABLE
 
     def __call__(self, shape, dtype=None):
-        if not self._shared or keras.distribution.distribution() is not None:
+        if keras.distribution.distribution() is not None:
             return keras.ops.zeros(shape, dtype=dtype)
-        key = (tuple(shape), keras.backend.standardize_dtype(dtype))
+        dtype = keras.backend.standardize_dtype(dtype)
+        if not self._shared:
+            return _zeros(tuple(shape), dtype)
+        key = (tuple(shape), dtype)
         value = self._cache.get(key)
         if value is None or _deleted(value):
             value = _zeros(*key)
@@ -81,9 +86,13 @@ class Placeholder(keras.initializers.Initializer):
 
 def _zeros(shape, dtype):
     """Zeros on the device. On JAX made on the host and placed with ``device_put``:
-    ``jnp.zeros`` compiles a broadcast for every new shape."""
-    if keras.backend.backend() == "jax" and dtype in _HOST_DTYPES:
+    ``jnp.zeros`` compiles a broadcast for every new shape. On torch in memory that the draw
+    later fills cheaply (``torch_tensors.py``)."""
+    backend = keras.backend.backend()
+    if backend == "jax" and dtype in _HOST_DTYPES:
         return to_device(np.zeros(shape, dtype))
+    if backend == "torch":
+        return torch_tensors.zeros(shape, dtype)
     return keras.ops.zeros(shape, dtype=dtype)
 
 

@@ -168,26 +168,17 @@ def test_truncated_normal_is_keras_value_for_value_on_many_draws():
         )
 
 
-#: torch's truncated normal draws its candidates ``_ROWS`` rows at a time (64 here, to test the
-#: runs on small draws): sizes around a run's end (a last run of 1-3 rows joins the one before)
-#: and below 16 candidates in all
-RUN_SIZES = [1, 3, 4, 5, 63, 64, 65, 67, 68, 130, 1001]
-
-
-@pytest.mark.parametrize("n", RUN_SIZES)
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 15, 16, 17, 1001, 1 << 20])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
-def test_truncated_normal_drawn_in_runs_is_keras_value_for_value(n, dtype, monkeypatch):
-    monkeypatch.setattr(draw, "_ROWS", 64)
-    init = keras.initializers.TruncatedNormal(0.1, 0.7, seed=n)
-    expected = numpy(keras.ops.cast(init((n,), dtype=dtype), "float32"))
-    drawn = numpy(keras.ops.cast(drawing(init, "keras")((n,), dtype=dtype), "float32"))
-    np.testing.assert_array_equal(drawn, expected)
-
-
-def test_truncated_normal_drawn_in_runs_of_the_real_size_is_keras_value_for_value():
-    init = keras.initializers.TruncatedNormal(0.0, 0.05, seed=8)
-    shape = (3, draw._ROWS // 2 + 1)  # a run and a half, and a last run of 3 rows
-    np.testing.assert_array_equal(numpy(drawing(init, "keras")(shape)), numpy(init(shape)))
+def test_every_distribution_in_every_float_dtype_is_keras_value_for_value(n, dtype):
+    """Sizes around torch's 16-value normal blocks, and one above 4 MiB (torch: a tensor backed
+    by NumPy, runtime/torch_tensors.py)."""
+    for name in ("normal", "uniform", "truncated_normal"):
+        expected = INITIALIZERS[name]()((n,), dtype=dtype)
+        drawn = drawing(INITIALIZERS[name](), "keras")((n,), dtype=dtype)
+        assert keras.backend.standardize_dtype(drawn.dtype) == dtype
+        cast = [numpy(keras.ops.cast(x, "float32")) for x in (drawn, expected)]
+        np.testing.assert_array_equal(*cast, err_msg=name)
 
 
 def variable(shape, dtype="float32"):
