@@ -227,13 +227,13 @@ def _torch_dtype(dtype):
 
 def _torch_out(shape, dtype):
     """Where a torch draw writes: the variable's storage when it is being assigned, else a new
-    tensor (``torch_tensors.py``)."""
+    tensor."""
     target = _take_target(shape, dtype)
     if target is not None:
         return target
-    return torch_tensors.empty(
-        shape, keras.backend.standardize_dtype(dtype or keras.config.floatx())
-    )
+    import torch
+
+    return torch.empty(tuple(shape), dtype=_torch_dtype(dtype), device=hooks.torch_device())
 
 
 def _ours(shape, dtype, *params) -> bool:
@@ -297,7 +297,7 @@ def _torch_truncated_normal(shape, mean, stddev, dtype, seed):
     dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
     out = _torch_out(shape, dtype)
     flat = out.view(-1)
-    candidates = torch_tensors.empty((flat.numel(), 4), dtype)
+    candidates = torch_tensors.scratch((flat.numel(), 4), dtype)  # freed on return
     candidates.normal_(0.0, 1.0, generator=generator)
     first = candidates[:, 0]
     torch.mul(first, stddev, out=flat)  # Keras's product, value for value

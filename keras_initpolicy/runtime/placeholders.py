@@ -13,7 +13,6 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from . import torch_tensors
 from .constants import to_device
 
 __all__ = ["Placeholder", "computes_now"]
@@ -86,13 +85,9 @@ class Placeholder(keras.initializers.Initializer):
 
 def _zeros(shape, dtype):
     """Zeros on the device. On JAX made on the host and placed with ``device_put``:
-    ``jnp.zeros`` compiles a broadcast for every new shape. On torch in memory that the draw
-    later fills cheaply (``torch_tensors.py``)."""
-    backend = keras.backend.backend()
-    if backend == "jax" and dtype in _HOST_DTYPES:
+    ``jnp.zeros`` compiles a broadcast for every new shape."""
+    if keras.backend.backend() == "jax" and dtype in _HOST_DTYPES:
         return to_device(np.zeros(shape, dtype))
-    if backend == "torch":
-        return torch_tensors.zeros(shape, dtype)
     return keras.ops.zeros(shape, dtype=dtype)
 
 

@@ -1,13 +1,14 @@
-"""New torch tensors for draws and placeholders, in memory that costs less to fill.
+"""Temporary torch tensors for draws, in memory that costs less to fill.
 
-Filling a new tensor costs a page fault per 4 KiB page it touches: about a quarter of a
-normal draw's time, and more than a uniform's arithmetic (benchmarks/README.md, "Drawing").
-NumPy asks Linux for transparent huge pages (``madvise``) on every allocation of 4 MiB or
-more, so a large CPU tensor made from a NumPy array faults in 2 MiB at a time; torch's own
-allocator does so only when the process starts with ``THP_MEM_ALLOC_ENABLE=1``. The tensor owns
-the array (``torch.from_numpy``): same dtype, device, layout and values as ``torch.empty`` or
-``torch.zeros`` would give. Anything else (another device, a dtype NumPy lacks, a small
-tensor) is torch's own.
+Filling a new tensor costs a page fault per 4 KiB page it touches. NumPy asks Linux for
+transparent huge pages (``madvise``) on every allocation of 4 MiB or more, so a large CPU
+tensor made from a NumPy array faults in 2 MiB at a time; torch's own allocator does so only
+when the process starts with ``THP_MEM_ALLOC_ENABLE=1``. That pays for a buffer a draw fills,
+reads and frees (the pages a freed buffer gave back are there for the next one): Keras's
+truncated normal on torch draws four candidates per value into one. It does not pay for a
+weight's own storage: a model keeps every weight, each needs new huge pages, and the kernel
+zeroes and compacts memory to find them: a 200 M-parameter Llama built 25-40 % slower with its
+weights there (benchmarks/README.md, "Drawing").
 """
 
 from __future__ import annotations
@@ -18,25 +19,17 @@ import numpy as np
 
 from . import hooks
 
-__all__ = ["empty", "zeros"]
+__all__ = ["scratch"]
 
-#: NumPy's threshold for asking for huge pages: smaller tensors gain nothing.
+#: NumPy's threshold for asking for huge pages: smaller buffers gain nothing.
 _HUGE = 4 << 20
 _NUMPY_DTYPES = {"float16", "float32", "float64"}
 
 
-def empty(shape, dtype: str):
-    """An uninitialized tensor of ``shape`` and ``dtype`` (a Keras dtype name), to be filled."""
-    return _new(shape, dtype, np.empty)
-
-
-def zeros(shape, dtype: str):
-    """A tensor of zeros. Large ones come from ``calloc``: the pages are zeroed by the kernel
-    when first touched, so a placeholder that is drawn into later is written once."""
-    return _new(shape, dtype, np.zeros)
-
-
-def _new(shape, dtype: str, numpy_new):
+def scratch(shape, dtype: str):
+    """An uninitialized tensor of ``shape`` and ``dtype`` (a Keras dtype name) for a draw to
+    fill, read and drop: NumPy-backed when large, on the CPU and in a dtype NumPy has; else
+    torch's own ``empty``."""
     import torch
 
     shape = tuple(int(d) for d in shape)
@@ -46,6 +39,5 @@ def _new(shape, dtype: str, numpy_new):
         and str(device) == "cpu"
         and math.prod(shape) * np.dtype(dtype).itemsize >= _HUGE
     ):
-        return torch.from_numpy(numpy_new(shape, dtype))
-    make = torch.empty if numpy_new is np.empty else torch.zeros
-    return make(shape, dtype=getattr(torch, dtype), device=device)
+        return torch.from_numpy(np.empty(shape, dtype))
+    return torch.empty(shape, dtype=getattr(torch, dtype), device=device)

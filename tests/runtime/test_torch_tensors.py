@@ -1,5 +1,5 @@
-"""New torch tensors for draws and placeholders (runtime/torch_tensors.py): large CPU ones are
-backed by NumPy (huge pages), and are in every other way what torch's own would be."""
+"""Scratch tensors for torch draws (runtime/torch_tensors.py): large CPU ones are backed by NumPy
+(huge pages), and are in every other way what torch's own would be; weights drawn in place."""
 
 from __future__ import annotations
 
@@ -15,31 +15,29 @@ pytestmark = [
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16", "int32"])
 @pytest.mark.parametrize("shape", [(3, 4), (1024, 2048)], ids=str)  # 8 MiB in float32
-def test_new_tensors_are_what_torch_would_make(shape, dtype):
+def test_scratch_tensors_are_what_torch_would_make(shape, dtype):
     import torch
 
     from keras_initpolicy.runtime import torch_tensors
 
-    zeros = torch_tensors.zeros(shape, dtype)
-    empty = torch_tensors.empty(shape, dtype)
-    for tensor in (zeros, empty):
-        assert tuple(tensor.shape) == shape and tensor.dtype == getattr(torch, dtype)
-        assert str(tensor.device) == "cpu" and tensor.is_contiguous()
-    assert not zeros.any()
+    tensor = torch_tensors.scratch(shape, dtype)
+    assert tuple(tensor.shape) == shape and tensor.dtype == getattr(torch, dtype)
+    assert str(tensor.device) == "cpu" and tensor.is_contiguous()
     numpy_backed = dtype in ("float32", "float64", "float16") and shape == (1024, 2048)
-    assert (zeros.untyped_storage().resizable()) is not numpy_backed
+    assert tensor.untyped_storage().resizable() is not numpy_backed
+    tensor.fill_(3)
+    assert bool((tensor == 3).all())
 
 
 def test_a_model_whose_large_weights_were_drawn_into_them_trains_and_saves(tmp_path):
-    """A kernel that waited for its graph starts as NumPy-backed zeros and is drawn into in
-    place; the model then trains, saves and loads as any other."""
+    """A kernel that waited for its graph is drawn into in place; the model then trains, saves
+    and loads as any other."""
     import keras_initpolicy as kip
 
     with kip.parse("@seed 1\nDense -> auto").scope():
         inputs = keras.Input((1024,))
         dense = keras.layers.Dense(1024)  # 4 MiB; its activation comes from the next layer
         model = keras.Model(inputs, keras.layers.Activation("relu")(dense(inputs)))
-    assert not dense.kernel.value.untyped_storage().resizable()  # NumPy's memory
     kernel = keras.ops.convert_to_numpy(dense.kernel).copy()
     assert kernel.std() == pytest.approx((2 / 1024) ** 0.5, rel=0.05)  # He, drawn in place
     model.compile("sgd", "mse")
