@@ -233,7 +233,13 @@ def _torch_out(shape, dtype):
         return target
     import torch
 
-    return torch.empty(tuple(shape), dtype=_torch_dtype(dtype), device=hooks.torch_device())
+    make = torch.zeros if math.prod(shape) >= _PREFAULT else torch.empty
+    return make(tuple(shape), dtype=_torch_dtype(dtype), device=hooks.torch_device())
+
+
+#: From this many values a new tensor is made with ``torch.zeros``, not ``torch.empty``: its
+#: pages are faulted in by all of torch's threads, before a draw fills it on one.
+_PREFAULT = 1 << 16
 
 
 def _ours(shape, dtype, *params) -> bool:
