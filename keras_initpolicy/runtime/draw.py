@@ -18,12 +18,13 @@ duration of the call:
   graph, :func:`draw_into`) is drawn straight into its variable's storage: Keras's uniform,
   normal and truncated normal, same values, no second buffer and no copy.
 - **torch, truncated normal.** Keras draws four normals per value and picks the first inside
-  (-2, 2) with ``max`` and ``gather`` over all of them; here the candidates are drawn a cache-
-  sized run of rows at a time (torch's normal fills in order, so the values are the same) and
-  only the rows whose first candidate is outside are searched.
-- **``@sampler fast``** (torch and TensorFlow): a truncated normal by rejection (one normal per
-  value, the 4.6 % outside (-2, 2) drawn again): exactly the same distribution, other values
-  than Keras's for the same seed. On JAX, ``fast`` is ``keras``: its truncated normal is an
+  (-2, 2) with ``max`` and ``gather`` over all of them; here the same candidates are drawn
+  (into a buffer with cheaper page faults, ``torch_tensors.scratch``) and only the rows whose
+  first candidate is outside are searched.
+- **``@sampler fast``** (torch and TensorFlow): the same truncated normal by a faster method,
+  other values than Keras's for the same seed: on torch by rejection (one normal per value, the
+  4.6 % outside (-2, 2) drawn again), on TensorFlow by the inverse CDF (one uniform and
+  ``erfinv`` per value). On JAX, ``fast`` is ``keras``: its truncated normal is an
   inverse CDF, as cheap as a uniform.
 
 Constants are filled by ``constants.py`` where that is cheaper.
@@ -286,7 +287,7 @@ def _truncated_normal(original, shape, mean=0.0, stddev=1.0, dtype=None, seed=No
     if _sampler.get() == "fast":
         if torch:
             return _torch_rejection(shape, mean, stddev, dtype, _int_seed(seed))
-        return _rejection_truncated_normal(shape, mean, stddev, dtype, _int_seed(seed))
+        return _inverse_cdf_truncated_normal(shape, mean, stddev, dtype, _int_seed(seed))
     if torch:
         return _torch_truncated_normal(shape, mean, stddev, dtype, seed)
     return original(shape, mean, stddev, dtype=dtype, seed=seed)
@@ -330,9 +331,11 @@ def _overlaps(value, storage) -> bool:
 
 
 def _torch_rejection(shape, mean, stddev, dtype, first):
-    """N(mean, stddev) truncated to two standard deviations, exactly, by rejection (see
-    :func:`_rejection_truncated_normal`), drawn straight into its output: ``normal_`` at the
-    final scale, then the values at or beyond ``2 * stddev`` drawn again."""
+    """N(mean, stddev) truncated to two standard deviations, exactly, by rejection, drawn
+    straight into its output: ``normal_`` at the final scale (one normal per value costs
+    about what a uniform does; Keras draws four), then the 4.6 % at or beyond
+    ``2 * stddev`` drawn again until none is left (about seven rounds for 10**8 values, each
+    over what is left). Reproducible: every round reads the weight's own generator."""
     import torch
 
     out = _torch_out(shape, dtype)
@@ -379,26 +382,25 @@ def _torch_outside(flat, bound):
     return torch.cat(found)
 
 
-def _rejection_truncated_normal(shape, mean, stddev, dtype, first):
-    """N(0, 1) truncated to (-2, 2), exactly, by rejection: one standard normal per value, and
-    the 4.6 % outside (-2, 2) drawn again until none is left (about seven rounds for 10**8
-    values, each over what is left); then ``* stddev + mean``. A vectorised normal costs about
-    what a uniform does, where Keras draws four normals per value (torch) or runs TensorFlow's
-    slow stateless truncated normal. Reproducible: the rounds draw from seeds derived from the
-    weight's own."""
-    dtype = dtype or keras.config.floatx()
-    n = math.prod(shape)
+def _inverse_cdf_truncated_normal(shape, mean, stddev, dtype, first):
+    """N(mean, stddev) truncated to two standard deviations by the inverse CDF: a uniform in
+    (-erf(sqrt 2), erf(sqrt 2)), then ``sqrt(2) * erfinv``, as JAX draws its own. Where
+    TensorFlow's stateless truncated normal runs a rejection loop per value, this is one
+    uniform and one elementwise function. The uniform stops 1e-6 short of the ends, so that
+    float32 rounding never reaches the bounds (1e-6 of the mass, next to them, is lost)."""
     ops = keras.ops
-    flat = keras.random.normal((n,), dtype="float32", seed=first)
-    for round_ in range(1, _ROUNDS):
-        outside = ops.nonzero(ops.greater_equal(ops.abs(flat), 2.0))[0]
-        count = int(outside.shape[0])
-        if not count:
-            break
-        again = keras.random.normal((count,), dtype="float32", seed=_round_seed(first, round_))
-        flat = ops.scatter_update(flat, ops.expand_dims(outside, 1), again)
-    flat = ops.clip(flat, -2.0, 2.0)  # only if _ROUNDS ran out: never in practice
-    return ops.cast(ops.reshape(flat * stddev + mean, tuple(shape)), dtype)
+    dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+    work = "float64" if dtype == "float64" else "float32"
+    edge = _ERF_SQRT2 - 1e-6
+    p = keras.random.uniform(tuple(shape), minval=-edge, maxval=edge, dtype=work, seed=first)
+    x = ops.erfinv(p) * (math.sqrt(2.0) * stddev)
+    if mean:
+        x = x + mean
+    return x if work == dtype else ops.cast(x, dtype)
+
+
+#: P(|Z| < 2) for a standard normal Z
+_ERF_SQRT2 = math.erf(math.sqrt(2.0))
 
 
 def _scalars(*values) -> bool:
@@ -416,7 +418,3 @@ def _int_seed(seed) -> int:
         return seed & 0x7FFFFFFF
     drawn = keras.random.randint((), 0, 2**31 - 1, seed=seed)
     return int(keras.ops.convert_to_numpy(drawn))
-
-
-def _round_seed(seed: int, round_: int) -> int:
-    return (seed * 1_000_003 + round_ * 7_919) % (2**31 - 1)
