@@ -327,7 +327,7 @@ def _overlaps(value, storage) -> bool:
         return False
 
 
-# -- @sampler fast: the truncated normal by rejection -------------------------------------------
+# -- @sampler fast: the truncated normal by rejection (torch), by the inverse CDF (TensorFlow) --
 
 
 def _torch_rejection(shape, mean, stddev, dtype, first):
