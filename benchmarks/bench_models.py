@@ -4,8 +4,9 @@ Run: KERAS_BACKEND=jax python benchmarks/bench_models.py [--repeat 3] [--models 
      [--variants plain,same,default,default-fast] [--without memo|host-constants]
 
 A first build is what a user waits for (JAX compiles, caches are cold), so every build runs in
-a new Python process (the package's bytecode compiled beforehand, as an installed package's is) (``--one MODEL VARIANT``, which prints one JSON line), the variants
-alternating, ``--repeat`` rounds. Printed per model: the median wall time of each variant
+a new Python process (``--one MODEL VARIANT``, which prints one JSON line), the variants
+alternating, ``--repeat`` rounds; the package's bytecode is compiled beforehand, as an installed
+package's is. Printed per model: the median wall time of each variant
 (until every weight's value exists: on JAX after ``block_until_ready``), its ratio to
 ``plain``, and the ratio of the processes' peak RSS to ``plain``'s. Variants:
 

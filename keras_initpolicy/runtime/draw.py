@@ -207,35 +207,30 @@ def _jax_bucket_function():
 # -- torch: Keras's draws, in place ------------------------------------------------------------
 
 
-def _take_target(shape, dtype):
+def _take_target(shape, torch_dtype):
     """The storage of the variable being drawn (``draw_into``), to write this draw into,
     if the draw is exactly its shape and dtype; given out once."""
     holder = _target.get()
     if not holder:
         return None
     target = holder[0]
-    if tuple(target.shape) != tuple(shape) or target.dtype != _torch_dtype(dtype):
+    if tuple(target.shape) != tuple(shape) or target.dtype != torch_dtype:
         return None
     holder.clear()
     return target
 
 
-def _torch_dtype(dtype):
-    import torch
-
-    return getattr(torch, keras.backend.standardize_dtype(dtype or keras.config.floatx()))
-
-
 def _torch_out(shape, dtype):
     """Where a torch draw writes: the variable's storage when it is being assigned, else a new
     tensor."""
-    target = _take_target(shape, dtype)
-    if target is not None:
-        return target
     import torch
 
+    torch_dtype = getattr(torch, keras.backend.standardize_dtype(dtype or keras.config.floatx()))
+    target = _take_target(shape, torch_dtype)
+    if target is not None:
+        return target
     make = torch.zeros if math.prod(shape) >= _PREFAULT else torch.empty
-    return make(tuple(shape), dtype=_torch_dtype(dtype), device=hooks.torch_device())
+    return make(tuple(shape), dtype=torch_dtype, device=hooks.torch_device())
 
 
 #: From this many values a new tensor is made with ``torch.zeros``, not ``torch.empty``: its
