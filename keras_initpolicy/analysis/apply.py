@@ -29,7 +29,9 @@ def apply_to_model(policy: Policy, model) -> Explanation:
         if a.reason != "rule":
             continue
         var = a.variable
-        var.assign(a.initializer(tuple(var.shape), dtype=var.dtype))
+        var.assign(
+            hooks.constructed_value(a.layer, a.weight, a.initializer, tuple(var.shape), var.dtype)
+        )
         if a.attr is not None and a.layer is not None:
             hooks.set_initializer(a.layer, a.attr, a.initializer)
     return explanation

@@ -14,7 +14,9 @@ Written against Keras 3.15 (checked with 3.10–3.15 source layouts): it relies 
   policy),
 - ``Operation._outbound_nodes`` / ``Node.operation`` (who consumes a layer's output),
 - ``Layer._flatten_layers`` (sublayers), ``Layer._trainable_variables`` /
-  ``Layer._non_trainable_variables`` (a layer's own weights).
+  ``Layer._non_trainable_variables`` (a layer's own weights),
+- how ``LSTMCell`` and ``ConvLSTMCell`` build their bias under ``unit_forget_bias``
+  (``constructed_value``, for ``Policy.apply``).
 ``tests/runtime/test_hooks.py`` fails loudly if any of these changes shape.
 
 Every patch is installed once, is a no-op for layers that no policy scope has seen, and calls
@@ -33,6 +35,7 @@ from keras.src import backend as keras_backend
 from keras.src.backend.common import global_state
 from keras.src.backend.common.stateless_scope import in_stateless_scope
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+from keras.src.layers.rnn.conv_lstm import ConvLSTMCell
 from keras.src.legacy.saving import legacy_h5_format
 from keras.src.models.functional import Functional
 from keras.src.saving import saving_lib
@@ -341,6 +344,31 @@ def set_initializer(layer, attr: str, initializer) -> None:
     """Make ``layer.<attr>`` (``kernel_initializer``...) name the initializer actually used, so
     the layer's config tells the truth."""
     object.__setattr__(layer, attr, initializer)
+
+
+def constructed_value(layer, weight: str, initializer, shape, dtype):
+    """The value ``layer``'s own build gives ``weight`` when its initializer attribute holds
+    ``initializer``, for a weight that is already built (``Policy.apply``). A layer usually
+    draws the weight from the attribute, and that is ``initializer(shape)``. Keras's LSTM and
+    ConvLSTM cells with ``unit_forget_bias`` build their bias around it instead, as
+    ``[initializer(n), ones(n), initializer(2n)]`` (``lstm.py`` and ``conv_lstm.py``, ``build``);
+    a scope sees that function at ``add_weight`` and keeps it, and this keeps it here.
+    ``tests/runtime/test_explicit.py`` checks both paths give the same value."""
+    if weight == "bias" and getattr(layer, "unit_forget_bias", False):
+        if isinstance(layer, _FORGET_GATE_CELLS):
+            n = shape[0] // 4
+            ones = keras.initializers.get("ones")
+            return keras.ops.concatenate(
+                [
+                    initializer((n,), dtype=dtype),
+                    ones((n,), dtype=dtype),
+                    initializer((2 * n,), dtype=dtype),
+                ]
+            )
+    return initializer(shape, dtype=dtype)
+
+
+_FORGET_GATE_CELLS = (keras.layers.LSTMCell, ConvLSTMCell)
 
 
 def initializer_attributes(layer):

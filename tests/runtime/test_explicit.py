@@ -68,6 +68,46 @@ def test_a_rule_replaces_the_lstm_bias_initializer_and_keeps_the_forget_gate(mak
     assert config["unit_forget_bias"] is True
 
 
+def _lstm():
+    return layers.LSTM(2)
+
+
+def _conv_lstm():
+    return layers.ConvLSTM1D(2, 3)
+
+
+@pytest.mark.parametrize("make", [_lstm, _conv_lstm], ids=["LSTM", "ConvLSTM1D"])
+def test_apply_builds_the_forget_gate_as_the_scope_does(make):
+    """``Policy.apply`` on a built model gives the bias Keras's own construction gives under
+    the rule: the forget gate's ones stay, as they do when the model is built in a scope."""
+    inputs = np.ones((1, 3, 5, 4), "float32") if make is _conv_lstm else sequence()
+    with BIAS_HALF.scope():
+        in_scope = make()
+        in_scope(inputs)
+    applied = make()
+    applied(inputs)
+    BIAS_HALF.apply(applied)
+    np.testing.assert_array_equal(value(applied.cell.bias), value(in_scope.cell.bias))
+    np.testing.assert_allclose(value(applied.cell.bias), [0.5, 0.5, 1, 1, 0.5, 0.5, 0.5, 0.5])
+    assert applied.cell.get_config()["bias_initializer"]["class_name"] == "Constant"
+
+
+def test_apply_draws_a_random_bias_rule_around_the_forget_gate():
+    lstm = layers.LSTM(3)
+    lstm(sequence())
+    kip.parse("@seed 3\n*.bias -> random_normal(stddev=1.0)  # noqa").apply(lstm)
+    bias = value(lstm.cell.bias)
+    np.testing.assert_array_equal(bias[3:6], 1.0)
+    assert np.all(bias[:3] != 0) and np.all(bias[6:] != 0) and np.all(np.abs(bias[:3]) != 1)
+
+
+def test_apply_without_unit_forget_bias_draws_the_whole_bias_from_the_rule():
+    lstm = layers.LSTM(2, unit_forget_bias=False)
+    lstm(sequence())
+    BIAS_HALF.apply(lstm)
+    np.testing.assert_allclose(value(lstm.cell.bias), 0.5)
+
+
 def test_zeros_on_every_bias_leaves_the_lstm_forget_gate_at_one():
     with BIAS_ZEROS.scope():
         lstm = layers.LSTM(3)
