@@ -1147,10 +1147,11 @@ def _assign_backends(models: list[ZooModel]) -> list[ZooModel]:
     for m in sorted(models, key=lambda m: (-max(m.cost.values()), m.name)):
         choices = [b for b in BACKENDS if b not in m.cannot_build] or list(BACKENDS)
         if m.library == APPLICATIONS and len(choices) > 1:
-            # JAX compiles every random op anew for each weight shape: a real-size application
-            # costs it tens of seconds of XLA compilation per build (and the measured costs
-            # depend on what ran before). CI runs them on TensorFlow and torch; the full matrix
-            # (tools/zoo_table.py) runs them on JAX too.
+            # Plain Keras on JAX compiles every random op anew for each weight shape, and the
+            # fresh-process load test (test_zoo.py) rebuilds every saved model with plain Keras:
+            # tens of seconds of XLA compilation per real-size application (builds in a scope
+            # draw through runtime/draw.py and do not pay it). CI runs them on TensorFlow and
+            # torch; the full matrix (tools/zoo_table.py) runs them on JAX too.
             choices = [b for b in choices if b != "jax"] or choices
         backend = min(choices, key=lambda b: (load[b] + m.cost[b], BACKENDS.index(b)))
         load[backend] += m.cost[backend]
