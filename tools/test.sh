@@ -7,6 +7,7 @@
 #   bash tools/test.sh                      # everything
 #   BACKENDS="jax torch" bash tools/test.sh # a subset of backends
 #   KERAS_CONFORMANCE_FULL=1 bash tools/test.sh  # conformance: all Keras tests, every backend
+#   JOBS=1 bash tools/test.sh               # the pytest runs one at a time (default: 2 at once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +35,69 @@ header "ruff"
 # Python only: Markdown code blocks (README, docs/) keep their aligned comments
 .venv/bin/ruff format --check --extend-exclude "*.md" .
 
+# The backend-independent tests and the Keras tests of each backend are separate pytest runs,
+# each mostly one busy core: $JOBS of them run side by side (default 2, the CI machine's cores),
+# longest first, each into its own log, printed in order when all are done. JOBS=1 runs them one
+# after another. Every run has its own --basetemp, and no pytest cache is written.
+JOBS="${JOBS:-2}"
+LOGS="$(mktemp -d "${TMPDIR:-/tmp}/kip-tests.XXXXXX")"
+trap 'rm -rf "$LOGS"' EXIT
+export LOGS
+
+run_step() { # run_step <keras BACKEND | backend-independent>: never fails, writes <slug>.status
+  local all="$*" name start
+  local slug="${all// /-}"
+  if [ "$1" = backend-independent ]; then
+    name="backend-independent"
+    set -- .venv/bin/python -m pytest -q -m "not keras"
+  else
+    name="KERAS_BACKEND=$2"
+    set -- env KERAS_BACKEND="$2" .venv/bin/python -m pytest -q -m keras --durations=15
+  fi
+  echo "-- $name: started"
+  start=$SECONDS
+  if "$@" -p no:cacheprovider --basetemp="$LOGS/$slug.tmp" >"$LOGS/$slug.log" 2>&1; then
+    echo "passed in $((SECONDS - start)) s" >"$LOGS/$slug.status"
+  else
+    echo "FAILED (exit $?) after $((SECONDS - start)) s" >"$LOGS/$slug.status"
+  fi
+  rm -rf "$LOGS/$slug.tmp"
+  echo "-- $name: $(cat "$LOGS/$slug.status")"
+}
+export -f run_step
+
+for backend in $BACKENDS; do
+  case "$backend" in
+    tensorflow | jax | torch) ;;
+    *)
+      echo "BACKENDS: unknown backend '$backend' (allowed: tensorflow jax torch)" >&2
+      exit 2
+      ;;
+  esac
+done
+steps=()
+for backend in jax tensorflow torch; do # longest first
+  case " $BACKENDS " in *" $backend "*) steps+=("keras $backend") ;; esac
+done
+steps+=("backend-independent")
+
+header "pytest: backend-independent tests (-m 'not keras'), Keras tests (-m keras) on: $BACKENDS; $JOBS at a time"
+printf '%s\n' "${steps[@]}" | xargs -P "$JOBS" -I{} bash -c 'run_step {}'
+
 failed=()
+for step in "backend-independent" $(for b in $BACKENDS; do echo "keras-$b"; done); do
+  slug="${step// /-}"
+  case "$slug" in
+    backend-independent) name="backend-independent" ;;
+    *) name="KERAS_BACKEND=${slug#keras-}" ;;
+  esac
+  header "$name"
+  cat "$LOGS/$slug.log" || true
+  status="$(cat "$LOGS/$slug.status" 2>/dev/null || echo "did not finish")"
+  echo "-- $name: $status"
+  case "$status" in passed*) ;; *) failed+=("$name") ;; esac
+done
+
 run_pytest() {
   local name="$1"
   shift
@@ -46,15 +109,6 @@ run_pytest() {
     failed+=("$name")
   fi
 }
-
-header "backend-independent tests (pytest -m 'not keras')"
-run_pytest "backend-independent" .venv/bin/python -m pytest -q -m "not keras"
-
-for backend in $BACKENDS; do
-  header "Keras tests, KERAS_BACKEND=$backend (pytest -m keras)"
-  run_pytest "KERAS_BACKEND=$backend" \
-    env KERAS_BACKEND="$backend" .venv/bin/python -m pytest -q -m keras --durations=15
-done
 
 # Keras's own tests inside policy scopes, compared with the run without a scope (marker
 # `conformance`, docs/conformance.md): the CI subset on torch; KERAS_CONFORMANCE_FULL=1 runs every
