@@ -7,7 +7,7 @@
 #   bash tools/test.sh                      # everything
 #   BACKENDS="jax torch" bash tools/test.sh # a subset of backends
 #   KERAS_CONFORMANCE_FULL=1 bash tools/test.sh  # conformance: all Keras tests, every backend
-#   JOBS=1 bash tools/test.sh               # the pytest runs one at a time (default: 2 at once)
+#   TEST_JOBS=1 bash tools/test.sh          # the pytest runs one at a time (default: 2 at once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,10 +36,10 @@ header "ruff"
 .venv/bin/ruff format --check --extend-exclude "*.md" .
 
 # The backend-independent tests and the Keras tests of each backend are separate pytest runs,
-# each mostly one busy core: $JOBS of them run side by side (default 2, the CI machine's cores),
-# longest first, each into its own log, printed in order when all are done. JOBS=1 runs them one
+# each mostly one busy core: $TEST_JOBS of them run side by side (default 2, the CI machine's cores),
+# longest first, each into its own log, printed in order when all are done. TEST_JOBS=1 runs them one
 # after another. Every run has its own --basetemp, and no pytest cache is written.
-JOBS="${JOBS:-2}"
+TEST_JOBS="${TEST_JOBS:-2}"
 LOGS="$(mktemp -d "${TMPDIR:-/tmp}/kip-tests.XXXXXX")"
 trap 'rm -rf "$LOGS"' EXIT
 export LOGS
@@ -81,8 +81,8 @@ for backend in jax tensorflow torch; do # longest first
 done
 steps+=("backend-independent")
 
-header "pytest: backend-independent tests (-m 'not keras'), Keras tests (-m keras) on: $BACKENDS; $JOBS at a time"
-printf '%s\n' "${steps[@]}" | xargs -P "$JOBS" -I{} bash -c 'run_step {}'
+header "pytest: backend-independent tests (-m 'not keras'), Keras tests (-m keras) on: $BACKENDS; $TEST_JOBS at a time"
+printf '%s\n' "${steps[@]}" | xargs -P "$TEST_JOBS" -I{} bash -c 'run_step {}'
 
 failed=()
 for step in "backend-independent" $(for b in $BACKENDS; do echo "keras-$b"; done); do
