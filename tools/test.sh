@@ -36,9 +36,9 @@ header "ruff"
 .venv/bin/ruff format --check --extend-exclude "*.md" .
 
 # The backend-independent tests and the Keras tests of each backend are separate pytest runs,
-# each mostly one busy core: $TEST_JOBS of them run side by side (default 2, the CI machine's cores),
-# longest first, each into its own log, printed in order when all are done. TEST_JOBS=1 runs them one
-# after another. Every run has its own --basetemp, and no pytest cache is written.
+# each mostly one busy core: $TEST_JOBS of them run side by side (default 2, the CI machine's
+# cores), longest first, each into its own log, printed in order when all are done. TEST_JOBS=1
+# runs them one after another. Every run has its own --basetemp, and no pytest cache is written.
 TEST_JOBS="${TEST_JOBS:-2}"
 LOGS="$(mktemp -d "${TMPDIR:-/tmp}/kip-tests.XXXXXX")"
 trap 'rm -rf "$LOGS"' EXIT
