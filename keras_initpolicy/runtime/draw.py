@@ -301,13 +301,15 @@ def _torch_truncated_normal(shape, mean, stddev, dtype, seed):
     flat = out.view(-1)
     candidates = torch_tensors.scratch((flat.numel(), 4), dtype)  # freed on return
     candidates.normal_(0.0, 1.0, generator=generator)
-    first = candidates[:, 0]
-    torch.mul(first, stddev, out=flat)  # Keras's product, value for value
-    searched = _torch_outside(first, 2.0)  # |x| >= 2: not inside (-2, 2)
-    if searched.numel():
-        rest = candidates[searched]
-        first_inside = _inside(rest).max(-1, keepdim=True)[1]  # as Keras picks: first max
-        flat[searched] = rest.gather(-1, first_inside).squeeze(-1).mul_(stddev)
+    for start in range(0, flat.numel(), _SCAN):  # a part at a time, while it is in cache
+        rows = candidates[start : start + _SCAN]
+        part = flat[start : start + _SCAN]
+        torch.mul(rows[:, 0], stddev, out=part)  # Keras's product, value for value
+        searched = _torch_outside(rows[:, 0], 2.0)  # |x| >= 2: not inside (-2, 2)
+        if searched.numel():
+            rest = rows[searched]
+            first_inside = _inside(rest).max(-1, keepdim=True)[1]  # as Keras picks: first max
+            part[searched] = rest.gather(-1, first_inside).squeeze(-1).mul_(stddev)
     return out.add_(mean)
 
 

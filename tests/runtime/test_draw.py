@@ -237,3 +237,13 @@ def test_fast_draws_the_same_values_fresh_or_into_a_variable_scanned_in_parts(mo
     np.testing.assert_array_equal(numpy(var), expected)
     np.testing.assert_array_equal(fresh(), expected)
     assert np.abs(expected).max() < 0.6
+
+
+@pytest.mark.parametrize("scan", [1000, 1 << 20])
+def test_keras_truncated_normal_is_keras_value_for_value_picked_in_parts(scan, monkeypatch):
+    """torch picks among the candidates a part of ``_SCAN`` rows at a time: with parts of
+    1,000 values (21 parts and a short last one) the values are still Keras's."""
+    monkeypatch.setattr(draw, "_SCAN", scan)
+    init = keras.initializers.TruncatedNormal(0.1, 0.4, seed=22)
+    drawn = numpy(drawing(init, "keras")((300, 70)))
+    np.testing.assert_array_equal(drawn, numpy(init((300, 70))))
