@@ -224,7 +224,7 @@ def setup(args) -> dict:
         "backend": keras.backend.backend(),
         "keras": keras.__version__,
         "python": platform.python_version(),
-        "command": " ".join(["python", *sys.argv]),
+        "command": " ".join(["python", "examples/evidence_text.py", *map(_portable, args.argv)]),
     }
 
 
@@ -336,6 +336,16 @@ def _panel(ax, entry, colours) -> None:
 # -- command line -----------------------------------------------------------------------------
 
 
+def _portable(arg: str) -> str:
+    """A path inside the working folder as a relative one: the recorded command names no
+    folder of the machine it ran on."""
+    if os.path.isabs(arg):
+        relative = os.path.relpath(arg)
+        if not relative.startswith(".."):
+            return relative
+    return arg
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--backbones", nargs="+", default=["gpt2", "llama"], choices=sorted(POLICIES))
@@ -354,6 +364,7 @@ def parse_args(argv=None):
     p.add_argument("--plot", default=None, metavar="OUT.png")
     p.add_argument("--smoke", action="store_true", help="tiny sizes: the test's version")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.smoke:
         args.layers, args.steps, args.log_every, args.seeds = [2], 4, 2, 1
         args.length, args.batch, args.held_out, args.learning_rates = 16, 4, 8, [1e-3]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -291,15 +292,22 @@ def test_cli_usage_errors(user_module, capsys, policy, extra, message):
 # -- the evidence script (smoke) --------------------------------------------------------------
 
 
-def test_evidence_script_smoke(tmp_path, capsys):
+def test_evidence_script_smoke(tmp_path, capsys, monkeypatch):
     pytest.importorskip("keras_hub")
     path = ROOT / "examples" / "evidence_text.py"
     spec = importlib.util.spec_from_file_location("_example_evidence_text", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    out = tmp_path / "smoke.json"
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "results" / "smoke.json"
+    out.parent.mkdir()
     assert module.main(["--smoke", "--out", str(out)]) == 0
     results = json.loads(out.read_text("utf-8"))
+    # the recorded command names no folder of this machine: the path inside it is relative
+    expected = "python examples/evidence_text.py --smoke --out " + os.path.join(
+        "results", "smoke.json"
+    )
+    assert results["setup"]["command"] == expected
     (entry,) = results["configurations"]
     assert [r["policy"] for r in entry["runs"]] == ["keras", "preset:gpt2"]
     assert all(r["final_val_loss"] is not None for r in entry["runs"])
