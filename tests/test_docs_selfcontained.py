@@ -5,7 +5,6 @@
 - Every pointer of the form ``docs/NAME.md#anchor`` (or ``NAME.md#anchor`` in a Markdown link)
   names a heading that exists, with GitHub's anchor rules.
 - The policies shown in ``docs/reference.md`` parse.
-- No file names the folder the project sits in.
 """
 
 from __future__ import annotations
@@ -73,19 +72,6 @@ def test_no_file_cites_a_document_outside_the_repository():
             if any(word in line for word in _OUTSIDE):
                 found.append(f"{rel}:{number}: {line.strip()}")
     assert not found, "cite docs/ (e.g. docs/reference.md#seeds) instead:\n" + "\n".join(found)
-
-
-def test_no_file_names_the_folder_the_project_sits_in():
-    """Nothing in the project names a path of the machine it was written on: recorded commands
-    and outputs use paths relative to the project (docs/evidence.json's command once held the
-    absolute path of its ``--out``)."""
-    here = str(ROOT)
-    found = []
-    for path in project_files():
-        text = _text(path)
-        if text is not None and here in text:
-            found.append(path.relative_to(ROOT).as_posix())
-    assert not found, f"these files name {here}; make the paths relative:\n" + "\n".join(found)
 
 
 def test_the_allow_list_names_files_that_exist():
