@@ -44,14 +44,21 @@ LOGS="$(mktemp -d "${TMPDIR:-/tmp}/kip-tests.XXXXXX")"
 trap 'rm -rf "$LOGS"' EXIT
 export LOGS
 
+step_name() { # step_name <slug>: keras-jax -> KERAS_BACKEND=jax
+  case "$1" in
+    keras-*) echo "KERAS_BACKEND=${1#keras-}" ;;
+    *) echo "$1" ;;
+  esac
+}
+export -f step_name
+
 run_step() { # run_step <keras BACKEND | backend-independent>: never fails, writes <slug>.status
   local all="$*" name start
   local slug="${all// /-}"
+  name="$(step_name "$slug")"
   if [ "$1" = backend-independent ]; then
-    name="backend-independent"
     set -- .venv/bin/python -m pytest -q -m "not keras"
   else
-    name="KERAS_BACKEND=$2"
     set -- env KERAS_BACKEND="$2" .venv/bin/python -m pytest -q -m keras --durations=15
   fi
   echo "-- $name: started"
@@ -85,12 +92,8 @@ header "pytest: backend-independent tests (-m 'not keras'), Keras tests (-m kera
 printf '%s\n' "${steps[@]}" | xargs -P "$TEST_JOBS" -I{} bash -c 'run_step {}'
 
 failed=()
-for step in "backend-independent" $(for b in $BACKENDS; do echo "keras-$b"; done); do
-  slug="${step// /-}"
-  case "$slug" in
-    backend-independent) name="backend-independent" ;;
-    *) name="KERAS_BACKEND=${slug#keras-}" ;;
-  esac
+for slug in "backend-independent" $(for b in $BACKENDS; do echo "keras-$b"; done); do
+  name="$(step_name "$slug")"
   header "$name"
   cat "$LOGS/$slug.log" || true
   status="$(cat "$LOGS/$slug.status" 2>/dev/null || echo "did not finish")"

@@ -356,9 +356,10 @@ def _torch_rejection(shape, mean, stddev, dtype, first):
     return out
 
 
-#: Values the torch rejection scans at a time: its ``|x|`` and mask buffers are reused from one
-#: part to the next, where scanning a whole large weight at once writes (and faults in) two
-#: new buffers its size.
+#: Values torch works on at a time. The rejection scans a part of this many (its ``|x|`` and
+#: mask buffers reused from one part to the next, where scanning a whole large weight at once
+#: writes and faults in two new buffers its size); Keras's truncated normal scales, scans and
+#: picks among the candidates of this many rows while they are in cache.
 _SCAN = 1 << 20
 
 
