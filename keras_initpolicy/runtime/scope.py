@@ -51,7 +51,7 @@ class ScopeState:
     matched: set = field(default_factory=set)
     layers: list = field(default_factory=list)  # weakrefs, for the unused-rule report
     placeholders: list = field(default_factory=list)  # records awaiting their graph
-    streams: dict = field(default_factory=dict)  # id -> initializer instance already drawn from
+    streams: dict = field(default_factory=dict)  # stream_key -> initializer already drawn from
     weights: int = 0  # trainable weights created while the scope was active
     explicit: int = 0  # of those, drawn with an initializer their model code chose
     ruled: int = 0  # of those, kernel-like and matched by a rule

@@ -283,6 +283,7 @@ def _chosen(record: WeightRecord, decision: Decision) -> tuple:
         if decision.initializer is None:
             counts = _block_counts(record.state, decision)
             compile_decision(record.state.policy, decision, record.request, counts)
+        _hold_seeded_stream(record.state, decision.initializer)
         return decision.initializer, False
     if record.kept is None:
         record.kept = _reseed(record.state, record.request)
@@ -379,6 +380,18 @@ def _reseed(state, request: WeightRequest) -> tuple:
     if fresh_key is not None:
         state.streams[fresh_key] = fresh
     return fresh, True
+
+
+def _hold_seeded_stream(state, initializer) -> None:
+    """A rule's initializer drawn from a derived seed holds that stream in the scope. The layer's
+    config names that seed, so a copy made from the config (``from_config``, a deserialized or
+    cloned model, a wrapper's copy of a built layer) arrives with it as a seed "in code"; built
+    in the same scope, the copy is a second use of the stream and gets its own seed, as every
+    other second use does (docs/reference.md, "Seeds")."""
+    if seed_in_code(initializer):  # a derived seed; an unseeded initializer draws its own
+        key = stream_key(initializer)
+        if key is not None:
+            state.streams[key] = initializer
 
 
 def _code_initializer(request: WeightRequest, resolved):

@@ -1,6 +1,6 @@
 """The Keras conformance run (marker `conformance`) runs only when asked for by name.
 
-It takes minutes (three pytest runs of Keras's own tests, tools/keras_conformance/run.py), so
+It takes minutes (four pytest runs of Keras's own tests, tools/keras_conformance/run.py), so
 tools/test.sh runs it once, as its own stage: `KERAS_BACKEND=torch pytest -m conformance`. Any
 other selection (`-m keras`, `-m "not keras"`, no `-m`) deselects it, and pytest counts it among
 the deselected.

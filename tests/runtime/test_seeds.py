@@ -112,6 +112,38 @@ def test_seeded_rebuilds_match_in_a_fresh_config_load():
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("copy", ["from_config", "deserialize", "clone_model"])
+def test_a_copy_built_in_the_same_seeded_scope_draws_its_own_stream(copy):
+    """The config of a layer a rule decided under `@seed` names its derived seed, so a copy made
+    from it carries that seed "in code". Built in the same scope, the copy is a second use of
+    the stream and gets its own seed — the first copy as much as the second. (Before, the rule's
+    draw did not hold its stream: the first copy drew the original's values, the second not.)
+    Built in another scope, or without one, a copy draws what the config says."""
+    policy = kip.parse("@seed 5\nDense -> glorot_normal")
+
+    def make_copy(model):
+        if copy == "from_config":
+            return keras.Model.from_config(model.get_config())
+        if copy == "deserialize":
+            return keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+        return keras.models.clone_model(model)
+
+    with policy.scope():
+        original = build_explicit_and_default()
+        copies = [make_copy(original) for _ in range(2)]
+    drawn = [kernels(m)[-1] for m in (original, *copies)]  # the rule's Dense(3)
+    assert len({k.tobytes() for k in drawn}) == 3
+    seeds = [m.layers[-1].kernel_initializer.seed for m in (original, *copies)]
+    assert len(set(seeds)) == 3  # each config names the seed its weight was drawn from
+
+    with policy.scope():
+        elsewhere = make_copy(original)
+    outside = make_copy(original)
+    for model in (elsewhere, outside):
+        np.testing.assert_array_equal(kernels(model)[-1], drawn[0])
+        assert model.layers[-1].kernel_initializer.seed == seeds[0]
+
+
 def test_explain_reports_reseeded_weights():
     policy = kip.parse("@seed 1\nDense -> he_normal\n*.bias -> zeros")
     with policy.scope():
