@@ -59,28 +59,24 @@ def _numpy_inverse_cdf(out, seed, part, coefficients):
         y *= pn
 
 
-def _numpy_draw(size, seed, pool, coefficients):
+def _by_parts(size, pool, fill):
+    """A float32 array of ``size`` values, ``fill(part, index)`` run on ``pool`` for each part
+    of ``_PART`` values."""
     out = np.empty(size, np.float32)
-    parts = range(0, size, _PART)
-    list(
-        pool.map(
-            lambda i: _numpy_inverse_cdf(out[parts[i] : parts[i] + _PART], seed, i, coefficients),
-            range(len(parts)),
-        )
-    )
+    starts = range(0, size, _PART)
+    list(pool.map(lambda i: fill(out[starts[i] : starts[i] + _PART], i), range(len(starts))))
     return out
+
+
+def _numpy_draw(size, seed, pool, coefficients):
+    return _by_parts(size, pool, lambda part, i: _numpy_inverse_cdf(part, seed, i, coefficients))
 
 
 def _numpy_bits(size, seed, pool):
-    out = np.empty(size, np.float32)
-    parts = range(0, size, _PART)
+    def fill(part, i):
+        np.random.Generator(np.random.SFC64([seed, i])).random(out=part, dtype=np.float32)
 
-    def fill(i):
-        generator = np.random.Generator(np.random.SFC64([seed, i]))
-        generator.random(out=out[parts[i] : parts[i] + _PART], dtype=np.float32)
-
-    list(pool.map(fill, range(len(parts))))
-    return out
+    return _by_parts(size, pool, fill)
 
 
 def _cases(shape, seed):
