@@ -8,6 +8,7 @@
 #   BACKENDS="jax torch" bash tools/test.sh # a subset of backends
 #   KERAS_CONFORMANCE_FULL=1 bash tools/test.sh  # conformance: all Keras tests, every backend
 #   TEST_JOBS=1 bash tools/test.sh          # the pytest runs one at a time (default: 2 at once)
+#   CONSTRAINTS=none bash tools/test.sh     # the newest releases, not tools/constraints.txt's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]" "$TORCH_REQUIREMENT"
+# Keras, the backends and ruff at the versions the suite was last run green with
+# (tools/constraints.txt says why); CONSTRAINTS=none installs the newest releases instead.
+CONSTRAINTS="${CONSTRAINTS:-tools/constraints.txt}"
+PINS=()
+if [ "$CONSTRAINTS" != none ]; then
+  PINS=(--constraint "$CONSTRAINTS")
+fi
+.venv/bin/python -m pip install --quiet -e ".[test]" "$TORCH_REQUIREMENT" ${PINS[@]+"${PINS[@]}"}
 
 header "ruff"
 .venv/bin/ruff check .
