@@ -18,6 +18,7 @@ __all__ = [
     "ActivationInfo",
     "own_activation",
     "effective_activation",
+    "reached_activation",
     "class_names",
     "is_transparent",
     "is_activation_layer",
@@ -209,7 +210,20 @@ def effective_activation(layer) -> ActivationInfo:
     own = own_activation(layer)
     if own is not None:
         return own
+    return _downstream(_follow(layer, (layer.name,), 0))
+
+
+def reached_activation(layer) -> ActivationInfo | None:
+    """``effective_activation(layer)`` once every path from the output of ``layer`` (a layer
+    without an activation of its own) has reached its end — an activation, a weighted layer, a
+    model; None while some path still ends at a layer nothing consumes yet, or none starts."""
     reached = _follow(layer, (layer.name,), 0)
+    if not reached or any(a.source == "output" for a, _ in reached):
+        return None
+    return _downstream(reached)
+
+
+def _downstream(reached: list) -> ActivationInfo:
     if not reached:
         return ActivationInfo("linear", None, "default (no consumer)")
     kinds = {(a.name, a.negative_slope) for a, _ in reached}

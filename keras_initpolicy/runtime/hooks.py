@@ -179,8 +179,10 @@ def install(callbacks) -> None:
     scope's state, or None), ``awaiting`` (a container, non-empty while some placeholder waits
     to be drawn), ``on_new_layer(layer, cls, args, kwargs)`` (a layer is being constructed
     with these arguments), ``on_add_weight(layer, original, args, kwargs)``,
-    ``on_functional(model)`` (a Functional graph was made), and
-    ``on_eager_call(layer, first_arg)`` (a layer is about to be called on backend tensors).
+    ``on_functional(model)`` (a Functional graph was made),
+    ``on_graph_call()`` (a layer is about to be called on KerasTensors while some placeholder
+    waits), and ``on_eager_call(layer, first_arg)`` (a layer is about to be called on backend
+    tensors).
 
     Once installed they stay (a model created in a scope may build later, outside it), so every
     layer of the process goes through them: outside every scope each patch costs a ContextVar
@@ -215,6 +217,9 @@ def install(callbacks) -> None:
             if eager and awaiting and not _suspended.get():
                 if not in_stateless_scope():  # a computation may follow, not a trace of one
                     callbacks.on_eager_call(self, call_spec.first_arg)
+            if not eager and awaiting and not _suspended.get() and not in_symbolic_scope():
+                callbacks.on_graph_call()  # a Functional graph grows: its earlier layers'
+                # consumers are known (weights.decide_early)
             if self.built or current.get() is None:
                 return maybe_build_orig(self, call_spec)
             token = _graph_build.set(not eager and not in_symbolic_scope())

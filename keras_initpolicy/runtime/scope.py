@@ -19,12 +19,19 @@ from dataclasses import dataclass, field
 from ..errors import ExplicitKeepWarning, UnusedRuleWarning
 from ..policy import Policy, as_policy
 from ..resolve import Resolver
-from . import hooks
+from . import draw_thread, hooks
 from .decision import resolver_for
 from .explicit import given_initializers
 from .placeholders import Placeholder, computes_now
 from .records import LayerState
-from .weights import add_weight, awaiting, draw_waiting_under, finish_scope, resolve_graph
+from .weights import (
+    add_weight,
+    awaiting,
+    decide_early,
+    draw_waiting_under,
+    finish_scope,
+    resolve_graph,
+)
 
 __all__ = ["PolicyScope", "ScopeState", "apply_policy", "current_scope"]
 
@@ -101,6 +108,12 @@ class _Callbacks:
     @staticmethod
     def on_functional(model) -> None:
         resolve_graph(_current.get(), model)
+
+    @staticmethod
+    def on_graph_call() -> None:
+        state = _current.get()
+        if state is not None and state.active and draw_thread.usable():
+            decide_early(state)
 
     @staticmethod
     def on_eager_call(layer, first_arg) -> None:

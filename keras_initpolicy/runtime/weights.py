@@ -36,8 +36,14 @@ import keras
 
 from ..catalog.fans import shape_fans
 from ..resolve import is_kernel_like
-from . import hooks
-from .activation import ActivationInfo, class_names, effective_activation, own_activation
+from . import draw_thread, hooks
+from .activation import (
+    ActivationInfo,
+    class_names,
+    effective_activation,
+    own_activation,
+    reached_activation,
+)
 from .decision import (
     Decision,
     WeightRequest,
@@ -57,6 +63,7 @@ __all__ = [
     "WeightRecord",
     "add_weight",
     "resolve_graph",
+    "decide_early",
     "draw_waiting_under",
     "finish_scope",
     "awaiting",
@@ -84,6 +91,8 @@ class WeightRecord:
     #: ``(initializer, reseeded)`` for the code's or Keras's initializer when no rule decides:
     #: worked out once per weight (the scope's stream registry counts every use)
     kept: tuple | None = None
+    #: the draw running on the draw thread (a Future), until joined (``_join``)
+    pending: object = None
 
     @property
     def waiting(self) -> bool:
@@ -320,15 +329,26 @@ def _drawn_as_given(state, given):
     return drawing(given, state.policy.sampler)
 
 
-def _draw(record: WeightRecord, initializer) -> None:
-    """Give ``record``'s variable its value from ``initializer`` (the one extra initialization)."""
+def _draw(record: WeightRecord, initializer, *, on_thread: bool = False) -> None:
+    """Give ``record``'s variable its value from ``initializer``; ``on_thread``: on the draw
+    thread where it can run there (``draw_thread.py``), joined by ``_join``."""
     init = initializer
     if not isinstance(init, keras.initializers.Initializer):
         init = keras.initializers.get(init if init is not None else "glorot_uniform")
     var, request = record.variable, record.request
     if request.attr is not None:
         hooks.set_initializer(request.layer, request.attr, init)
-    draw_into(var, request.construction or init, record.state.policy.sampler)
+    target, sampler = request.construction or init, record.state.policy.sampler
+    if on_thread and draw_thread.seeded_by_int(target):
+        record.pending = draw_thread.submit(draw_into, var, target, sampler)
+    else:
+        draw_into(var, target, sampler)
+
+
+def _join(record: WeightRecord) -> None:
+    """Wait for ``record``'s draw on the draw thread, if one runs; raise what it raised."""
+    pending, record.pending = record.pending, None
+    draw_thread.join(pending)
 
 
 def _may_be_random(initializer) -> bool:
@@ -430,9 +450,13 @@ def _scope_layers(state):
 # -- the one transition ----------------------------------------------------------------------------
 
 
-def _settle(record: WeightRecord, activation: ActivationInfo, stage: Stage) -> None:
+def _settle(
+    record: WeightRecord, activation: ActivationInfo, stage: Stage, *, on_thread: bool = False
+) -> None:
     """Decide ``record``'s weight again under ``activation``, draw it if it was waiting or its
-    initializer changed, and move it to ``stage``."""
+    initializer changed (``on_thread``: on the draw thread where it can), and move it to
+    ``stage``."""
+    _join(record)  # a draw still running finishes before the weight is decided again
     state = record.state
     request = record.request
     new = decide(
@@ -445,7 +469,7 @@ def _settle(record: WeightRecord, activation: ActivationInfo, stage: Stage) -> N
     if chosen is None:
         chosen = record.request.original
     if record.stage is Stage.WAITING or not _same_initializer(chosen, was):
-        _draw(record, chosen)
+        _draw(record, chosen, on_thread=on_thread)
     record.decision = new
     record.stage = stage
 
@@ -490,6 +514,8 @@ def resolve_graph(state, model) -> None:
         # now: the model exists and may be used at once, long before its scope ends.
         draw_waiting_under(model, final=True)
     if state is not None:
+        _join_all(state)  # every value the scope drew exists once a graph completes
+        _forget_drawn()
         state.placeholder.clear()
 
 
@@ -523,8 +549,24 @@ def _resolve_operations(operations) -> None:
                 _settle(record, activation, Stage.FINAL)
 
 
+def decide_early(state) -> None:
+    """A layer is being called on KerasTensors in ``state``'s scope, its graph not complete yet
+    (TensorFlow, ``draw_thread.usable()``): each weight still waiting whose activation every
+    path from its layer already reaches is decided now and drawn on the draw thread, while the
+    build goes on. It stays provisional: the completed graph decides it again, and draws it
+    again only if that decision differs (a consumer added later changed the activation)."""
+    for record in state.placeholders:
+        if record.waiting and record.graph_dependent and not _reads_blocks(record.decision):
+            activation = reached_activation(record.request.layer)
+            if activation is not None:
+                _settle(record, activation, Stage.PROVISIONAL, on_thread=True)
+
+
 def draw_waiting_under(root, *, final: bool) -> None:
-    """Draw every waiting weight ``root`` or a layer nested in it holds."""
+    """Draw every waiting weight ``root`` or a layer nested in it holds (and let every draw
+    still running on the draw thread finish: a computation follows)."""
+    for state in list(awaiting.values()):
+        _join_all(state)
     for layer in model_layers(root):
         for record in layer_records(layer).values():
             if record.waiting:
@@ -532,14 +574,21 @@ def draw_waiting_under(root, *, final: bool) -> None:
     _forget_drawn()
 
 
+def _join_all(state) -> None:
+    for record in state.placeholders:
+        if record.pending is not None:
+            _join(record)
+
+
 def _forget_drawn() -> None:
     for key, state in list(awaiting.items()):
-        if not any(record.waiting for record in state.placeholders):
+        if not any(r.waiting or r.pending is not None for r in state.placeholders):
             awaiting.pop(key, None)
 
 
 def finish_scope(state) -> None:
     """The scope ended: weights still waiting get their decision from their own layer."""
+    _join_all(state)
     if any(r.waiting and _reads_blocks(r.decision) for r in state.placeholders):
         state.block_counts = count_blocks(state.policy, _scope_layers(state))
     for record in state.placeholders:
