@@ -27,7 +27,8 @@ duration of the call:
   ``erfinv`` per value). On JAX, ``fast`` is ``keras``: its truncated normal is an
   inverse CDF, as cheap as a uniform.
 
-Constants are filled by ``constants.py`` where that is cheaper.
+Constants are filled by ``constants.py`` where that is cheaper. On TensorFlow a weight decided
+while its graph is still being built is drawn on a second thread (``draw_thread.py``).
 """
 
 from __future__ import annotations

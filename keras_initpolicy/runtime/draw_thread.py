@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import keras
 
-__all__ = ["usable", "seeded_by_int", "submit", "join"]
+__all__ = ["serves_backend", "usable", "seeded_by_int", "submit", "join"]
 
 #: Backends whose draws block the calling thread until they are done.
 _BACKENDS = frozenset({"tensorflow"})
@@ -28,9 +28,16 @@ _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
 
+def serves_backend() -> bool:
+    """Does the backend draw on the build's thread until done, so that weights are decided
+    while their graph is built (``weights.decide_early``), to be drawn here?"""
+    return keras.backend.backend() in _BACKENDS
+
+
 def usable() -> bool:
-    """May this thread's current draws go to the draw thread?"""
-    if keras.backend.backend() not in _BACKENDS:
+    """May this thread's current draws go to the draw thread? (Where not, a weight decided early
+    is drawn at once, on the build's thread: the same decisions, in the same order.)"""
+    if not serves_backend():
         return False
     if keras.distribution.distribution() is not None:
         return False

@@ -112,7 +112,7 @@ class _Callbacks:
     @staticmethod
     def on_graph_call() -> None:
         state = _current.get()
-        if state is not None and state.active and draw_thread.usable():
+        if state is not None and state.active and draw_thread.serves_backend():
             decide_early(state)
 
     @staticmethod

@@ -12,7 +12,9 @@ instance is shared). What happens to a kept weight afterwards is its :class:`Sta
     the scope ends.
 ``PROVISIONAL``
     Drawn from its layer's own activation (an eager build, a trace, or an eager use of a
-    waiting weight); the next Functional graph that contains its layer re-decides it.
+    waiting weight), or, on TensorFlow, from the activation its graph under construction
+    already reaches on every path (:func:`decide_early`, drawn on ``draw_thread.py``'s
+    thread); the next Functional graph that contains its layer re-decides it.
 ``AT_OUTPUT``
     Decided by a graph in which its layer was an output (no consumer yet). While its scope is
     active a rebuilt graph (``Sequential.add``) may give it one and re-decide it, once.
@@ -339,7 +341,7 @@ def _draw(record: WeightRecord, initializer, *, on_thread: bool = False) -> None
     if request.attr is not None:
         hooks.set_initializer(request.layer, request.attr, init)
     target, sampler = request.construction or init, record.state.policy.sampler
-    if on_thread and draw_thread.seeded_by_int(target):
+    if on_thread and draw_thread.seeded_by_int(target) and draw_thread.usable():
         record.pending = draw_thread.submit(draw_into, var, target, sampler)
     else:
         draw_into(var, target, sampler)
@@ -551,9 +553,9 @@ def _resolve_operations(operations) -> None:
 
 def decide_early(state) -> None:
     """A layer is being called on KerasTensors in ``state``'s scope, its graph not complete yet
-    (TensorFlow, ``draw_thread.usable()``): each weight still waiting whose activation every
-    path from its layer already reaches is decided now and drawn on the draw thread, while the
-    build goes on. It stays provisional: the completed graph decides it again, and draws it
+    (TensorFlow: ``draw_thread.serves_backend()``): each weight still waiting whose activation
+    every path from its layer already reaches is decided now and drawn on the draw thread (where
+    ``draw_thread.usable()``; else at once), while the build goes on. It stays provisional: the completed graph decides it again, and draws it
     again only if that decision differs (a consumer added later changed the activation)."""
     for record in state.placeholders:
         if record.waiting and record.graph_dependent and not _reads_blocks(record.decision):
