@@ -1,4 +1,4 @@
-"""What drawing on a second thread could buy on TensorFlow, and why the scope cannot do it.
+"""What drawing on a second thread buys on TensorFlow: a sketch's bound, and the policy's figure.
 
 Run: python benchmarks/bench_tf_overlap.py [--repeat 5] [--model ConvNeXtBase]
 
@@ -7,8 +7,9 @@ variants alternating; printed: the median wall time of each and its ratio to ``p
 
 - ``plain``: the model's own code, no policy;
 - ``policy``: ``examples/policies/default.initpolicy`` with ``@sampler fast``, the issue's
-  target; also printed, its split: the build until the graph completes, and the draws made when
-  it does (the rules read the activation that follows a layer, so the graph decides them);
+  target; also printed, its split: the build until the graph completes, and what its draws take
+  after that (the rules read the activation that follows a layer: before ``decide_early`` and
+  the draw thread, every such weight was decided, and drawn, only then);
 - ``at-creation``: a sketch without the package: every random kernel drawn, when its layer
   creates it, as the policy's fast He normal (same ops, same count of values) — what the
   policy would cost if its decisions were known when a weight is made;

@@ -1,4 +1,4 @@
-"""How early a waiting weight's decision could be known, and whether it would hold.
+"""How early a waiting weight's decision can be known, and whether it holds.
 
 Run: KERAS_BACKEND=tensorflow python benchmarks/early_decisions.py [--models ConvNeXtBase,...]
 
@@ -12,8 +12,9 @@ consumers yet) is given that activation as its early one. Printed per model, und
 when (the median share of the build's layer calls still to come), and how many early
 activations differ from the one the completed graph gives (each would be drawn a second time).
 
-It patches ``keras.layers.Layer.__call__`` and reads the package's runtime modules, in its own
-process; nothing here is the package's behaviour.
+It switches the package's own early decisions off (``weights.decide_early``, which acts on
+this finding on TensorFlow), patches ``keras.layers.Layer.__call__`` and reads the package's
+runtime modules, in its own process; nothing here is the package's behaviour.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def measure(name: str, build) -> dict:
     import keras
 
     import keras_initpolicy as kip
-    from keras_initpolicy.runtime import activation, scope
+    from keras_initpolicy.runtime import activation, draw_thread, scope
+
+    draw_thread._BACKENDS = frozenset()  # the package's own early decisions off: measured here
 
     policy = kip.parse((ROOT / "examples" / "policies" / "default.initpolicy").read_text("utf-8"))
     early: dict = {}  # id(record) -> (activation, calls so far)
