@@ -1,7 +1,7 @@
 """Build time and memory of real models under a policy, each build in a fresh process.
 
 Run: KERAS_BACKEND=jax python benchmarks/bench_models.py [--repeat 3] [--models ResNet50,...]
-     [--variants plain,same,default,default-fast] [--without memo|host-constants]
+     [--variants plain,same,default,default-fast] [--without memo|host-constants|draw-thread]
 
 A first build is what a user waits for (JAX compiles, caches are cold), so every build runs in
 a new Python process (``--one MODEL VARIANT``, which prints one JSON line), the variants
@@ -87,13 +87,15 @@ def _builder(name: str):
 
 
 def _switch_off(mechanisms) -> None:
-    from keras_initpolicy.runtime import constants, decision
+    from keras_initpolicy.runtime import constants, decision, draw_thread
 
     if "memo" in mechanisms:
         decision._memo_key = lambda *args: None  # every weight decided from scratch
     if "host-constants" in mechanisms:
         constants._HOST_CONSTANTS = frozenset()
         constants._host_constants.cache_clear()
+    if "draw-thread" in mechanisms:
+        draw_thread._BACKENDS = frozenset()  # decided when the graph completes, drawn there
 
 
 def one(model: str, variant: str, without) -> dict:
@@ -142,12 +144,12 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument(
         "--without",
-        choices=("memo", "host-constants"),
+        choices=("memo", "host-constants", "draw-thread"),
         action="append",
         default=[],
         help="switch an optimization off, to measure what it is worth (memo: decision.py's "
         "memo of layers that look the same; host-constants: constants.py's NumPy-filled "
-        "constants)",
+        "constants; draw-thread: TensorFlow's early decisions and draw thread)",
     )
     parser.add_argument("--one", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -577,9 +577,16 @@ def draw_waiting_under(root, *, final: bool) -> None:
 
 
 def _join_all(state) -> None:
+    """Wait for every draw of ``state`` still running on the draw thread; then raise the first
+    error one of them raised (every draw has finished by then)."""
+    error = None
     for record in state.placeholders:
-        if record.pending is not None:
+        try:
             _join(record)
+        except Exception as exc:  # noqa: BLE001 - re-raised below, once all are done
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 def _forget_drawn() -> None:
@@ -589,13 +596,16 @@ def _forget_drawn() -> None:
 
 
 def finish_scope(state) -> None:
-    """The scope ended: weights still waiting get their decision from their own layer."""
-    _join_all(state)
-    if any(r.waiting and _reads_blocks(r.decision) for r in state.placeholders):
-        state.block_counts = count_blocks(state.policy, _scope_layers(state))
-    for record in state.placeholders:
-        if record.waiting:
-            _settle_on_its_own(record, final=True)
-    state.placeholders.clear()
-    state.placeholder.clear()
-    awaiting.pop(id(state), None)
+    """The scope ended: weights still waiting get their decision from their own layer. The
+    scope is forgotten even when a draw raises (the error propagates)."""
+    try:
+        _join_all(state)
+        if any(r.waiting and _reads_blocks(r.decision) for r in state.placeholders):
+            state.block_counts = count_blocks(state.policy, _scope_layers(state))
+        for record in state.placeholders:
+            if record.waiting:
+                _settle_on_its_own(record, final=True)
+    finally:
+        state.placeholders.clear()
+        state.placeholder.clear()
+        awaiting.pop(id(state), None)

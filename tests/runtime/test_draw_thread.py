@@ -189,10 +189,21 @@ def test_an_error_in_a_draw_on_the_draw_thread_surfaces_in_the_build(monkeypatch
             raise RuntimeError("the draw failed")
         raise AssertionError("only draws on the draw thread are expected here")
 
+    futures = []
+    submit = draw_thread.submit
+
+    def keeping(fn, *args):
+        futures.append(submit(fn, *args))
+        return futures[-1]
+
     monkeypatch.setattr(weights, "draw_into", failing)
+    monkeypatch.setattr(draw_thread, "submit", keeping)
     with pytest.raises(RuntimeError, match="the draw failed"):
-        with kip.parse(POLICY).scope():
+        with kip.parse(POLICY).scope() as scope:
             _mlp()
+    # every draw finished, and the scope is forgotten: no later eager call waits on it
+    assert len(futures) == 2 and all(f.done() for f in futures)  # the two hidden Dense
+    assert id(scope.state) not in weights.awaiting
 
 
 @tf_only
