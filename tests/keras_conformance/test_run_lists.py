@@ -25,7 +25,7 @@ def _run(**outcomes) -> dict:
 
 def test_the_shipped_list_reads_and_names_only_policies_that_exist(run):
     entries = run.read_known()
-    assert {e["kind"] for e in entries} <= {"fails", "hangs", "differs"}
+    assert {e["kind"] for e in entries} <= {"fails", "hangs", "flaky", "differs"}
     assert all(e["policy"] in run.POLICIES for e in entries if e["kind"] == "differs")
     assert all(e["policy"] is None for e in entries if e["kind"] != "differs")
 
@@ -36,6 +36,7 @@ def test_the_shipped_list_reads_and_names_only_policies_that_exist(run):
         "differs | all | a::b | a difference without a policy",
         "differs nope | all | a::b | no such policy",
         "fails seeded-fast | all | a::b | a policy on a Keras-side failure",
+        "flaky seeded-fast | all | a::b | a policy on a flaky test",
         "differs seeded-fast | all | a::b |",
     ],
 )
@@ -57,3 +58,11 @@ def test_a_difference_by_design_must_pass_plainly_and_fail_in_the_scope(run):
     healed = _run(**{"t::same": "passed", "t::designed": "passed", "t::other": "passed"})
     (line,) = run.compare(plain, healed, intended)
     assert "t::designed" in line and "by design" in line
+
+
+def test_a_flaky_entry_is_read_and_deselected_in_every_run_like_a_hanging_one(run, tmp_path):
+    path = tmp_path / "known.txt"
+    path.write_text("flaky | torch | a::b | its input is not seeded\n")
+    (entry,) = run.read_known(path)
+    assert entry["kind"] == "flaky" and entry["policy"] is None and entry["backends"] == ["torch"]
+    assert set(run._DESELECTED) == {"hangs", "flaky"}

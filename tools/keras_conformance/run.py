@@ -13,8 +13,9 @@ docs/conformance.md.
 
 Known Keras-side failures (known_failures.txt beside this file) are printed at every run: a
 `fails` entry still runs in every run (it must fail in all of them alike), a `hangs` entry is
-deselected in every run, a `differs POLICY` entry must pass plainly and fail in that policy's
-run.
+deselected in every run, a `flaky` one too (its outcome varies from run to run: inputs the test
+does not seed, near its threshold), a `differs POLICY` entry must pass plainly and fail in that
+policy's run.
 """
 
 from __future__ import annotations
@@ -81,8 +82,13 @@ def keras_src() -> Path:
     return Path(spec.origin).parent / "src"
 
 
+#: Kinds of known_failures.txt entries without a policy, and those deselected in every run.
+_UNSCOPED_KINDS = ("fails", "hangs", "flaky")
+_DESELECTED = ("hangs", "flaky")
+
+
 def read_known(path: Path = HERE / "known_failures.txt") -> list[dict]:
-    """Lines `kind | backends | test id | reason`; kind is `fails`, `hangs` or
+    """Lines `kind | backends | test id | reason`; kind is `fails`, `hangs`, `flaky` or
     `differs POLICY` (a difference the policy makes by design)."""
     entries = []
     for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
@@ -94,10 +100,11 @@ def read_known(path: Path = HERE / "known_failures.txt") -> list[dict]:
         if (
             len(fields) != 4
             or not fields[3]
-            or not ((kind in ("fails", "hangs") and not policy) or (kind == "differs" and policy))
+            or not ((kind in _UNSCOPED_KINDS and not policy) or (kind == "differs" and policy))
         ):
             raise SystemExit(
-                f"{path}:{number}: expected `fails|hangs|differs POLICY | backends | id | reason`"
+                f"{path}:{number}: expected "
+                "`fails|hangs|flaky|differs POLICY | backends | id | reason`"
             )
         if kind == "differs" and policy not in POLICIES:
             raise SystemExit(f"{path}:{number}: no policy {policy!r} (run.py's POLICIES)")
@@ -285,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     src = keras_src()
     paths = [str(src)] if args.full else [str(src / p) for p in (args.path or CI_SUBSET)]
     known = [e for e in read_known(args.known) if applies(e, args.backend)]
-    deselect = [e["nodeid"] for e in known if e["kind"] == "hangs"]
+    deselect = [e["nodeid"] for e in known if e["kind"] in _DESELECTED]
     extra = ["-k", args.k] if args.k else []
     policies = {n: POLICIES[n] for n in (args.policy or POLICIES)}
 
@@ -297,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     for e in known:
         if e["kind"] == "differs":
             continue
-        what = "deselected in every run" if e["kind"] == "hangs" else "runs, fails in every run"
+        what = "deselected in every run" if e["kind"] in _DESELECTED else "runs, fails in every run"
         print(f"  {e['nodeid']} [{e['kind']}: {what}]\n      {e['reason']}")
     by_design = [e for e in known if e["kind"] == "differs" and e["policy"] in policies]
     if by_design:
