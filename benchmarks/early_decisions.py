@@ -31,15 +31,10 @@ MODELS = "ConvNeXtBase,ResNet50,EfficientNetB0,DenseNet121,MobileNetV3Small,Xcep
 
 def _complete(layer, activation_module) -> tuple | None:
     """``(name, negative_slope)`` when every path from ``layer`` reaches an activation or a
-    weighted consumer; None while some path ends at a layer without consumers yet."""
-    own = activation_module.own_activation(layer)
-    if own is not None:
-        return own.name, own.negative_slope
-    reached = activation_module._follow(layer, (layer.name,), 0)
-    if not reached or any(a.source == "output" for a, _ in reached):
-        return None
-    info = activation_module.effective_activation(layer)
-    return info.name, info.negative_slope
+    weighted consumer (``activation.reached_activation``, what the package decides early
+    from); None while some path ends at a layer without consumers yet."""
+    info = activation_module.own_activation(layer) or activation_module.reached_activation(layer)
+    return None if info is None else (info.name, info.negative_slope)
 
 
 def measure(name: str, build) -> dict:

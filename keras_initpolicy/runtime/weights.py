@@ -555,8 +555,9 @@ def decide_early(state) -> None:
     """A layer is being called on KerasTensors in ``state``'s scope, its graph not complete yet
     (TensorFlow: ``draw_thread.serves_backend()``): each weight still waiting whose activation
     every path from its layer already reaches is decided now and drawn on the draw thread (where
-    ``draw_thread.usable()``; else at once), while the build goes on. It stays provisional: the completed graph decides it again, and draws it
-    again only if that decision differs (a consumer added later changed the activation)."""
+    ``draw_thread.usable()``; else at once), while the build goes on. It stays provisional: the
+    completed graph decides it again, and draws it again only if that decision differs (a
+    consumer added later changed the activation)."""
     for record in state.placeholders:
         if record.waiting and record.graph_dependent and not _reads_blocks(record.decision):
             activation = reached_activation(record.request.layer)
